@@ -1,0 +1,1 @@
+"""Thin absl entry points and ml_collections configs; all logic lives in pruning_theory."""

@@ -1,0 +1,1 @@
+"""Experiment configs: `--config=launch/configs/<experiment>.py:<variant>`."""

@@ -1,0 +1,1 @@
+"""Pruning theory: research code on pruning neural networks in JAX."""

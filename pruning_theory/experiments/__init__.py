@@ -1,0 +1,1 @@
+"""One module per paper: config validation, the sweep program, claims and figures."""

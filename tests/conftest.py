@@ -1,0 +1,5 @@
+"""Shared test fixtures."""
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
