@@ -2,7 +2,7 @@ r"""Runs one experiment's sweep into a work directory and prints its claims tabl
 
     python -m launch.sweep --config=launch/configs/yang2023.py:cpu --workdir=runs/yang2023
 
-Overrides: ``--config.grid.pruning_rate=0,0.5,0.9 --config.train.steps=400``. A finished work
+Overrides: ``--config.grid.pruning_rate="(0,0.5,0.9)" --config.train.steps=400``. A finished work
 directory is refused unless ``--overwrite``.
 """
 

@@ -5,9 +5,13 @@
   x_k>), sigma(z) = max(0, z)^q, second layer fixed at +-1/m.
 * `patch_net_output`: the same function written on the filters' responses, shared by the
   weight-space and the span parametrizations of gradient descent (`pruning_theory.span_gd`).
+* `MLP`: a multilayer perceptron of `nn.MaskedLinear` layers (the real-data companions).
 """
 
 from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -69,3 +73,28 @@ class PatchNet(nnx.Module):
         """f on examples [y_i mu, xi_i]; the signal patch is rank one, so it costs one matvec."""
         signal = self.responses(mu[None, :])[:, :, 0]
         return patch_net_output(signal, self.responses(noise), labels, power)
+
+
+class MLP(nnx.Module):
+    """A multilayer perceptron of `nn.MaskedLinear` layers."""
+
+    def __init__(
+        self, sizes: Sequence[int], activation: Callable[[jax.Array], jax.Array], *, rngs: nnx.Rngs
+    ):
+        """Builds the layers ``sizes[0] -> sizes[1] -> ... -> sizes[-1]`` with all masks ones.
+
+        Args:
+          sizes: input width, hidden widths, then the number of classes.
+          activation: the hidden nonlinearity.
+          rngs: ``rngs.params()`` draws the initial weights.
+        """
+        self.layers = nnx.List(
+            [nn.MaskedLinear(i, o, rngs=rngs) for i, o in itertools.pairwise(sizes)]
+        )
+        self.activation = activation
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """Returns the logits of inputs ``x`` of shape ``(batch, sizes[0])``."""
+        for layer in self.layers[:-1]:
+            x = self.activation(layer(x))
+        return self.layers[-1](x)

@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 
 from pruning_theory import results, sweep
 from pruning_theory.data import mnist
@@ -121,14 +120,6 @@ def test_cell_alone_equals_the_same_cell_in_the_grid(data):
     chex.assert_trees_all_close(
         {name: values[0, 0] for name, values in alone.metrics.items()}, in_grid, atol=1e-5
     )
-
-
-def test_plot_draws_accuracy_against_rate(tiny_run):
-    result, _ = tiny_run
-    ax = Figure().subplots()
-    mc.plot(result, ax)
-    assert ax.get_xlabel() == "pruning rate p"
-    np.testing.assert_allclose(ax.lines[0].get_xdata(), RATES)
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,5 @@ def test_patch_statistics(kind):
 
 def test_noise_without_projection_keeps_its_component_along_mu():
     mu = synthetic.signal_vector(50, 1.0, "one_hot")
-    data = synthetic.signal_noise_patches(
-        jax.random.key(1), 2000, mu, 1.0, noise_orthogonal=False
-    )
+    data = synthetic.signal_noise_patches(jax.random.key(1), 2000, mu, 1.0, noise_orthogonal=False)
     assert 0.9 < float(jnp.var(data.noise[:, 0])) < 1.1

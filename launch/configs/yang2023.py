@@ -3,8 +3,8 @@ r"""Random pruning at initialization (Yang et al. 2023): the main job.
     python -m launch.sweep --config=launch/configs/yang2023.py:cpu --workdir=runs/yang2023
 
 Variants: ``tiny`` (tests, seconds), ``cpu`` (the demo: 2 CPU cores, minutes), ``gpu`` (paper
-scale: d = 3e4, n = 50, m = 50, 32 seeds). Overrides: ``--config.grid.pruning_rate=0,0.9``,
-``--config.train.step_scaling=learning_rate`` etc.
+scale: d = 3e4, n = 50, m = 50, 32 seeds). Overrides: ``--config.grid.pruning_rate="(0,0.9)"``,
+``--config.train.step_scaling=learning_rate`` etc. (grid axes are tuples).
 
 Defaults (shared/papers/yang2023.md): one-hot mu, sigma_p = 1, q = 3, sigma_0 = 0.01,
 full-batch GD with eta = 0.1 for T = 200 steps scaled by 1 / (1 - p) (capped at 100 T).
@@ -12,13 +12,12 @@ The cpu scale d = 1e4, n = 20, m = 40, ||mu|| = 20 was chosen before the claims 
 from the reconstruction: p_lo ~ 0.70 > 0 (the dense net is in the harmful regime), d >= 10 n m
 so memorization and over-pruning (m (1 - p) <= 0.5) coexist, and m = 40 filters so a class
 still keeps an effective filter at p ~ 0.9 (the spec's hint m = 20 gave a smaller peak).
-The controls (dense mu, q = 1) run on the first 8 seeds to fit the 5-minute budget.
 """
 
 import ml_collections
 
 VARIANTS = ("tiny", "cpu", "gpu")
-CPU_RATES = [0.0, 0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999]
+CPU_RATES = (0.0, 0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999)
 
 
 def get_config(variant: str = "cpu") -> ml_collections.ConfigDict:
@@ -27,7 +26,7 @@ def get_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.experiment = "yang2023"
     config.variant = variant
-    config.grid = ml_collections.ConfigDict({"seed": list(range(16)), "pruning_rate": CPU_RATES})
+    config.grid = ml_collections.ConfigDict({"seed": tuple(range(16)), "pruning_rate": CPU_RATES})
     config.data = ml_collections.ConfigDict(
         dict(
             dimension=10000,
@@ -56,17 +55,14 @@ def get_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     )
     # Controls run beside the main sweep, each a set of overrides of this config.
     config.controls = ml_collections.ConfigDict(
-        {
-            "dense_mu": {"data": {"mu_kind": "dense"}, "grid": {"seed": list(range(8))}},
-            "relu": {"model": {"power": 1.0}, "grid": {"seed": list(range(8))}},
-        }
+        {"dense_mu": {"data": {"mu_kind": "dense"}}, "relu": {"model": {"power": 1.0}}}
     )
     config.run_controls = True
     config.companion = ml_collections.ConfigDict(
         dict(
             enabled=True,
-            seeds=[0, 1, 2, 3],
-            pruning_rates=[0.0, 0.3, 0.5, 0.7, 0.9, 0.95, 0.99],
+            seeds=(0, 1, 2, 3),
+            pruning_rates=(0.0, 0.3, 0.5, 0.7, 0.9, 0.95, 0.99),
             hidden_sizes=(100,),
             num_train=4000,
             num_test=1000,
@@ -77,14 +73,14 @@ def get_config(variant: str = "cpu") -> ml_collections.ConfigDict:
         )
     )
     if variant == "tiny":
-        config.grid.seed = [0, 1, 2, 3]
-        config.grid.pruning_rate = [0.0, 0.5, 0.9, 0.99]
+        config.grid.seed = (0, 1, 2, 3)
+        config.grid.pruning_rate = (0.0, 0.5, 0.9, 0.99)
         config.data.update(dimension=600, num_train=8, num_test=200)
         config.model.width = 10
         config.train.update(steps=40, num_logs=4, max_step_multiplier=5.0)
         config.companion.update(
-            seeds=[0, 1],
-            pruning_rates=[0.0, 0.5, 0.99],
+            seeds=(0, 1),
+            pruning_rates=(0.0, 0.5, 0.99),
             hidden_sizes=(32,),
             num_train=500,
             num_test=200,
@@ -92,9 +88,9 @@ def get_config(variant: str = "cpu") -> ml_collections.ConfigDict:
             log_every=20,
         )
     elif variant == "gpu":
-        config.grid.seed = list(range(32))
+        config.grid.seed = tuple(range(32))
         config.data.update(dimension=30000, num_train=50, mu_norm=25.0)
         config.model.width = 50
         config.train.max_step_multiplier = 200.0
-        config.companion.update(seeds=list(range(8)), hidden_sizes=(300, 100), num_steps=3000)
+        config.companion.update(seeds=tuple(range(8)), hidden_sizes=(300, 100), num_steps=3000)
     return config

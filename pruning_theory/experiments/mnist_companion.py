@@ -19,7 +19,6 @@ makes the comparison between rates paired. Test accuracy against ``p`` is the me
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 
@@ -28,9 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from matplotlib.axes import Axes
 
-from pruning_theory import masks, nn, results, sweep
+from pruning_theory import masks, models, nn, results, sweep
 from pruning_theory.data import mnist
 
 PACKAGED_MNIST_SIZE = 5000
@@ -128,40 +126,16 @@ def validate(config: Config, pruning_rates: Sequence[float], seeds: Sequence[int
         )
 
 
-class MLP(nnx.Module):
-    """A multilayer perceptron of `nn.MaskedLinear` layers."""
-
-    def __init__(self, sizes: Sequence[int], activation: str, *, rngs: nnx.Rngs):
-        """Builds the layers ``sizes[0] -> sizes[1] -> ... -> sizes[-1]`` with all masks ones.
-
-        Args:
-          sizes: input width, hidden widths, then the number of classes.
-          activation: hidden nonlinearity, a key of `ACTIVATIONS`.
-          rngs: ``rngs.params()`` draws the initial weights.
-        """
-        self.layers = nnx.List(
-            [nn.MaskedLinear(i, o, rngs=rngs) for i, o in itertools.pairwise(sizes)]
-        )
-        self.activation = activation
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        """Returns the logits of inputs ``x`` of shape ``(batch, sizes[0])``."""
-        act = ACTIVATIONS[self.activation]
-        for layer in self.layers[:-1]:
-            x = act(layer(x))
-        return self.layers[-1](x)
-
-
 def _layer_sizes(config: Config, num_inputs: int) -> tuple[int, ...]:
     return (num_inputs, *config.hidden_sizes, NUM_CLASSES)
 
 
-def _pruned_mlp(config: Config, num_inputs: int, seed: jax.Array, rate: jax.Array) -> MLP:
+def _pruned_mlp(config: Config, num_inputs: int, seed: jax.Array, rate: jax.Array) -> models.MLP:
     """The MLP of one cell: initial weights and kernel masks drawn from the cell's seed."""
     key = jax.random.key(seed)
-    model = MLP(
+    model = models.MLP(
         _layer_sizes(config, num_inputs),
-        config.activation,
+        ACTIVATIONS[config.activation],
         rngs=nnx.Rngs(params=jax.random.fold_in(key, _INIT_STREAM)),
     )
     mask_key = jax.random.fold_in(key, _MASK_STREAM)
@@ -311,23 +285,6 @@ def claims(result: results.SweepResult, config: Config) -> list[results.Claim]:
         ci=(float(low), float(high)),
     )
     return [r1, r2]
-
-
-def plot(result: results.SweepResult, ax: Axes) -> None:
-    """Draws the final test accuracy against the pruning rate: seed mean and 95% CI band."""
-    rates, accuracy = _final_accuracy(result)
-    order = np.argsort(rates)
-    mean, low, high = (a[order] for a in results.mean_ci(accuracy, axis=0))
-    rates = rates[order]
-    ax.plot(rates, mean, marker="o", label=f"mean over {accuracy.shape[0]} seeds")
-    # A single seed has an infinite interval; draw no band rather than an unbounded one.
-    if np.all(np.isfinite(low)):
-        ax.fill_between(rates, low, high, alpha=0.3, label="95% CI")
-    ax.axhline(1 / NUM_CLASSES, color="gray", linestyle=":", label="chance")
-    ax.set_xlabel("pruning rate p")
-    ax.set_ylabel("test accuracy")
-    ax.set_title("Random pruning at init, MLP on MNIST")
-    ax.legend()
 
 
 def run(

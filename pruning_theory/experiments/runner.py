@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pathlib
+import pkgutil
 import sys
 import time
 from typing import Any
@@ -19,7 +20,18 @@ import ml_collections
 
 from pruning_theory import plots, results, sweep
 
-EXPERIMENTS = ("yang2023",)
+PACKAGE = "pruning_theory.experiments"
+
+
+def experiment_names() -> tuple[str, ...]:
+    """The experiments: modules of this package that define `run` and `validate_all`."""
+    package = importlib.import_module(PACKAGE)
+    names = []
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{PACKAGE}.{info.name}")
+        if hasattr(module, "run") and hasattr(module, "validate_all"):
+            names.append(info.name)
+    return tuple(sorted(names))
 
 
 def experiment_module(name: str):
@@ -28,9 +40,10 @@ def experiment_module(name: str):
     Raises:
       ValueError: naming the experiment if unknown.
     """
-    if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; expected one of {EXPERIMENTS}")
-    return importlib.import_module(f"pruning_theory.experiments.{name}")
+    names = experiment_names()
+    if name not in names:
+        raise ValueError(f"unknown experiment {name!r}; expected one of {names}")
+    return importlib.import_module(f"{PACKAGE}.{name}")
 
 
 def run(

@@ -187,7 +187,7 @@ def make_program(config: ml_collections.ConfigDict) -> sweep.Program:
                 state.responses
             )
             return span_gd.span_gd_step(state, gradient, rate)
-        params, rest = state.split(nnx.Param, ...)
+        params, rest = nnx.split_state(state, nnx.Param, ...)
         gradient = jax.grad(weights_loss)(params, rest, data)
         params = jax.tree.map(lambda p, g: p - rate * g, params, gradient)
         return nnx.merge_state(params, rest)
@@ -229,7 +229,7 @@ def make_program(config: ml_collections.ConfigDict) -> sweep.Program:
         filters, mask = model.filters, model.filters.kernel_mask[...]
         test = data["test"]
         test_outputs = model(test.labels, test.noise, data["mu"], power)
-        params, rest = nnx.state(model).split(nnx.Param, ...)
+        params, rest = nnx.split_state(nnx.state(model), nnx.Param, ...)
         gradient = jax.grad(weights_loss)(params, rest, data)["filters"]["kernel"][...]
         initial_signal = jnp.sign(models.CLASS_SIGNS)[:, None] * (
             start.filters.effective_kernel().T @ data["mu"]

@@ -23,8 +23,8 @@ def overview(main: SweepResult, controls: dict[str, SweepResult], companion, con
         config.theory.constant,
     )
     p_hi = theory.over_pruning_threshold(config.model.width)
-    panels = 4 if companion is not None else 3
-    figure, axes = plt.subplots(1, panels, figsize=(5 * panels, 4.2))
+    figure, axes = plt.subplots(2, 2, figsize=(12, 9.5))
+    axes = axes.ravel()
 
     ax = axes[0]
     x = plots.keep_fraction_axis(ax, summary_rates)
@@ -61,9 +61,10 @@ def overview(main: SweepResult, controls: dict[str, SweepResult], companion, con
 
     ax = axes[2]
     x = plots.keep_fraction_axis(ax, summary_rates)
-    plots.band(ax, x, main.last("signal_output"), label="signal part of margin")
-    plots.band(ax, x, main.last("noise_output"), label="noise part of margin")
-    ax.set_yscale("symlog", linthresh=1e-2)
+    floor = 1e-4  # log axis: contributions below it are drawn at it
+    plots.band(ax, x, np.maximum(main.last("signal_output"), floor), label="signal part of margin")
+    plots.band(ax, x, np.maximum(main.last("noise_output"), floor), label="noise part of margin")
+    ax.set_yscale("log")
     ax.set_ylabel("contribution to F_y(x_i) at train points")
     ax.set_title("Signal learning vs noise memorization")
     ax.legend(fontsize=7)
@@ -76,6 +77,8 @@ def overview(main: SweepResult, controls: dict[str, SweepResult], companion, con
         ax.set_ylabel("test accuracy")
         ax.set_title("Real-data companion: MNIST (5000-image subset)")
         ax.legend(fontsize=7)
+    else:
+        axes[3].set_visible(False)
     figure.tight_layout()
     return figure
 

@@ -1,0 +1,1 @@
+"""Closed forms and dynamics of the papers, kept apart from simulation."""
