@@ -7,6 +7,10 @@ confidence interval, the theory's value where one exists, and a verdict.
 
 Every file is written atomically (temporary file + rename) and a finished work directory is
 never overwritten unless the caller says so explicitly.
+
+A cell whose training state or metrics became NaN or Inf is frozen by the engine and flagged in
+``SweepResult.diverged_at``; `drop_diverged` removes the replicates holding such cells before
+statistics, and `diverged_note` says so in the claims, so exclusions are visible, never silent.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from scipy import stats
 Verdict = Literal["holds", "fails", "inconclusive"]
 VERDICTS = ("holds", "fails", "inconclusive")
 FINISHED_MARKER = "claims.json"
+SWEEPS_MARKER = "sweeps.json"
+NOT_DIVERGED = -1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,12 +45,26 @@ class SweepResult:
       steps: the logged training steps; the dim after the axes.
       metrics: name -> array ``[*axis sizes, len(steps), *metric shape]``.
       final: name -> array ``[*axis sizes, *metric shape]``, post-training metrics.
+      diverged_at: ``[*axis sizes]`` ints: the logged step at which a cell's state or metrics
+        were first seen non-finite (the engine froze it at its state of the previous logged
+        step), `NOT_DIVERGED` (-1) for cells that stayed finite; None when not recorded.
+      shard: for one grid shard of a sweep (`grid_shards`): ``{"axis", "values", "index",
+        "count"}``, the sharded axis, its values in the whole grid, and which shard this is.
     """
 
     axes: Mapping[str, np.ndarray]
     steps: np.ndarray
     metrics: Mapping[str, np.ndarray]
     final: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    diverged_at: np.ndarray | None = None
+    shard: Mapping[str, Any] | None = None
+
+    @property
+    def num_diverged(self) -> int:
+        """How many cells diverged (0 when not recorded)."""
+        if self.diverged_at is None:
+            return 0
+        return int(np.sum(np.asarray(self.diverged_at) != NOT_DIVERGED))
 
     def axis(self, name: str) -> int:
         """The position of a grid axis in every metric array."""
@@ -61,6 +81,10 @@ class SweepResult:
         arrays = {f"metric/{k}": v for k, v in self.metrics.items()}
         arrays |= {f"final/{k}": v for k, v in self.final.items()}
         arrays |= {f"axis/{k}": np.asarray(v) for k, v in self.axes.items()}
+        if self.diverged_at is not None:
+            arrays["diverged_at"] = np.asarray(self.diverged_at)
+        if self.shard is not None:
+            arrays |= {f"shard/{k}": np.asarray(v) for k, v in self.shard.items()}
         buffer = io.BytesIO()
         np.savez_compressed(buffer, steps=self.steps, **arrays)
         atomic_write(directory / f"{prefix}.npz", buffer.getvalue())
@@ -74,27 +98,73 @@ class SweepResult:
                 prefix_length = len(tag) + 1
                 return {k[prefix_length:]: npz[k] for k in npz.files if k.startswith(f"{tag}/")}
 
-            return cls(group("axis"), npz["steps"], group("metric"), group("final"))
+            shard = group("shard") or None
+            if shard is not None:
+                shard = {k: v.item() if v.ndim == 0 else v for k, v in shard.items()}
+            diverged = npz["diverged_at"] if "diverged_at" in npz.files else None
+            return cls(
+                group("axis"), npz["steps"], group("metric"), group("final"), diverged, shard
+            )
 
     def tidy_csv(self) -> str:
         """One row per (cell, logged step) with every scalar metric: pandas-ready.
 
-        Post-training scalar metrics are given on the rows of the last logged step.
+        Post-training scalar metrics are given on the rows of the last logged step;
+        ``diverged_at`` (where recorded) on every row.
         """
         num_axes = len(self.axes)
         scalar = {k: v for k, v in self.metrics.items() if v.ndim == num_axes + 1}
         final = {k: v for k, v in self.final.items() if v.ndim == num_axes}
+        diverged = [] if self.diverged_at is None else ["diverged_at"]
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow([*self.axes, "step", *scalar, *final])
+        writer.writerow([*self.axes, "step", *scalar, *final, *diverged])
         sizes = [len(v) for v in self.axes.values()]
         for index in np.ndindex(*sizes, len(self.steps)):
             labels = [values[i] for values, i in zip(self.axes.values(), index, strict=False)]
             is_last = index[-1] == len(self.steps) - 1
             row = [*labels, self.steps[index[-1]], *(v[index] for v in scalar.values())]
             row += [v[index[:-1]] if is_last else "" for v in final.values()]
+            row += [self.diverged_at[index[:-1]] for _ in diverged]
             writer.writerow([_format(x) for x in row])
         return out.getvalue()
+
+
+def drop_diverged(result: SweepResult, axis: str) -> tuple[SweepResult, np.ndarray]:
+    """Removes every value of ``axis`` (a replicate axis, e.g. ``seed``) with a diverged cell.
+
+    Dropping whole replicates keeps comparisons paired and arrays rectangular: a seed that
+    diverged at one pruning rate leaves every rate.
+
+    Returns:
+      ``(result without those values, the dropped values)``.
+    """
+    if result.diverged_at is None or not result.num_diverged:
+        return result, np.asarray(result.axes[axis])[:0]
+    position = result.axis(axis)
+    other = tuple(i for i in range(len(result.axes)) if i != position)
+    bad = np.any(np.asarray(result.diverged_at) != NOT_DIVERGED, axis=other)
+    keep = np.flatnonzero(~bad)
+    take = lambda v: np.take(v, keep, axis=position)  # noqa: E731
+    kept = dataclasses.replace(
+        result,
+        axes={k: take(v) if k == axis else v for k, v in result.axes.items()},
+        metrics={k: take(v) for k, v in result.metrics.items()},
+        final={k: take(v) for k, v in result.final.items()},
+        diverged_at=take(np.asarray(result.diverged_at)),
+    )
+    return kept, np.asarray(result.axes[axis])[bad]
+
+
+def diverged_note(sweep: str, axis: str, dropped: np.ndarray) -> str:
+    """The sentence a claim carries when replicates were dropped for divergence ("" if none)."""
+    if not len(dropped):
+        return ""
+    values = ", ".join(_format(v) for v in dropped)
+    return (
+        f" Excluded: {len(dropped)} {axis} value(s) [{values}] of sweep {sweep!r} with a cell "
+        "whose state or metrics became NaN/Inf (frozen at divergence)."
+    )
 
 
 def _format(value: Any) -> str:
@@ -234,8 +304,15 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def prepare_workdir(directory: pathlib.Path, *, overwrite: bool = False) -> pathlib.Path:
+def prepare_workdir(
+    directory: pathlib.Path, *, overwrite: bool = False, marker: str = FINISHED_MARKER
+) -> pathlib.Path:
     """Creates a work directory, refusing to reuse a finished one unless ``overwrite``.
+
+    Args:
+      directory: the work directory.
+      overwrite: allow replacing a finished one.
+      marker: the file that marks a finished run (`SWEEPS_MARKER` for a grid shard's run).
 
     Raises:
       FileExistsError: naming the directory when it holds a finished sweep (its claims file)
@@ -245,9 +322,9 @@ def prepare_workdir(directory: pathlib.Path, *, overwrite: bool = False) -> path
     directory = pathlib.Path(directory)
     if directory.exists() and not directory.is_dir():
         raise NotADirectoryError(f"workdir {str(directory)!r} exists and is not a directory")
-    if (directory / FINISHED_MARKER).exists() and not overwrite:
+    if (directory / marker).exists() and not overwrite:
         raise FileExistsError(
-            f"workdir {str(directory)!r} holds a finished sweep ({FINISHED_MARKER}); "
+            f"workdir {str(directory)!r} holds a finished sweep ({marker}); "
             "choose another workdir or pass --overwrite to replace it"
         )
     directory.mkdir(parents=True, exist_ok=True)

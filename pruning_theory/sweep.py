@@ -5,20 +5,38 @@ An experiment hands the engine a `Program` of pure functions built from a static
 
 * flattens the Cartesian product of the named grid axes into cells, with the axes the data
   depends on (``data_axes``) outermost: cells form a ``[data_cells, model_cells]`` block;
-* runs ``jit(vmap_data(vmap_model(...)))`` so the data built for one data cell is passed
+* runs ``vmap_data(vmap_model(...))`` so the data built for one data cell is passed
   *unbatched* to every model cell that shares it (one large matmul instead of many small ones,
   and no copy of the data per pruning rate);
 * compiles exactly one program per sweep: the program advances every cell by one segment of
   ``log_every`` steps and evaluates the metrics; on the first segment it also builds the data
-  and the initial state (a `lax.cond` on the unbatched step counter), so there is no separate
-  init compile and no host round trip inside a segment;
+  and the initial state (a `lax.switch` on an unbatched phase argument), so there is no
+  separate init compile and no host round trip inside a segment;
 * calls that program once per segment from the host, which gives the progress bar and ETA,
-  and the metric histories at the logged steps ``log_every, 2 log_every, ..., num_steps``;
+  checkpoints, and the metric histories at the logged steps ``log_every, ..., num_steps``;
 * runs the optional post-training ``finalize`` inside the same program, behind a `lax.cond`
   that only the last segment takes.
 
 Per-step schedule counters (the global step index) are unbatched scan inputs, so a periodic
 event inside ``advance`` stays a real branch under vmap.
+
+Scale-out and reliability, set by `Execution` options (the runner enters `execution(...)`, so
+experiments call `run_program` unchanged):
+
+* the longer axis of the cell block is sharded over a 1-D device mesh with `jax.shard_map`
+  (`layout`): each device trains its own cells with no communication, on one host or many
+  (`distributed`); padding cells are dropped from the results;
+* cells that do not fit a memory budget run in equal chunks, one after another, through the
+  same compiled program;
+* a sweep saves its state at segment boundaries (`checkpoint`) and resumes from it; a stop
+  request (SIGTERM) saves at the next boundary and raises `Preempted`;
+* a cell whose state or metrics become NaN or Inf is frozen at its state of the previous
+  logged step and flagged with the logged step where it was seen (``diverged_at``: segment
+  resolution); the other cells carry on unaffected;
+* with a grid shard only a slice of every grid runs (`grid_shards`).
+
+The traced body of a segment is in `segment`, the host loop over chunks and segments in
+`driver`, the options in `execution` (re-exported here).
 """
 
 from __future__ import annotations
@@ -26,16 +44,36 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import pathlib
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, PartitionSpec
 
-from pruning_theory import results
+from pruning_theory import driver, grid_shards, layout, results
+from pruning_theory import execution as execution_lib
+from pruning_theory import segment as segment_lib
+from pruning_theory.execution import Execution, Preempted, current_execution, execution
+
+__all__ = [
+    "CompiledSweep",
+    "Execution",
+    "Grid",
+    "Preempted",
+    "Program",
+    "build",
+    "current_execution",
+    "execution",
+    "print_progress",
+    "product_cells",
+    "run",
+    "run_program",
+    "validate_axes",
+]
 
 Cell = Mapping[str, jax.Array]
 Pytree = Any
@@ -127,17 +165,14 @@ def product_cells(axes: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {name: np.asarray([row[i] for row in rows]) for i, name in enumerate(names)}
 
 
-_PLACEHOLDER = "_"
-
-
-def _as_cell_arrays(cells: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
-    arrays = {name: jnp.asarray(values) for name, values in cells.items()}
+def _as_cell_arrays(cells: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Host arrays of cell coordinates in JAX's default dtypes (float32, int32)."""
+    arrays = {
+        name: np.asarray(values).astype(jax.dtypes.canonicalize_dtype(np.asarray(values).dtype))
+        for name, values in cells.items()
+    }
     # A grid without data axes still has one data cell; vmap needs a coordinate to map over.
-    return arrays or {_PLACEHOLDER: jnp.zeros((1,))}
-
-
-def _coordinates(cell: Cell) -> dict[str, jax.Array]:
-    return {name: value for name, value in cell.items() if name != _PLACEHOLDER}
+    return arrays or {segment_lib.PLACEHOLDER: np.zeros((1,), np.float32)}
 
 
 class ProgressReporter(Protocol):
@@ -163,132 +198,217 @@ def print_progress(name: str) -> ProgressReporter:
 
 @dataclasses.dataclass(frozen=True)
 class CompiledSweep:
-    """A sweep's one compiled segment program and the host loop that drives it."""
+    """A sweep's one compiled segment program, its cell layout, and their abstract shapes.
+
+    Attributes:
+      grid: the named axes.
+      num_steps: training steps of every cell.
+      log_every: steps per segment.
+      segment: ``jit(shard_map(...))`` of `segment.BlockFunctions.segment` over one chunk.
+      data_cells: host coordinates of the data cells.
+      model_cells: host coordinates of the model cells.
+      carry_shape: abstract carry of one chunk, with its shardings.
+      metric_shape: abstract metrics of one chunk at one logged step.
+      final_shape: abstract post-training metrics of one chunk.
+      layout: the split axis, device count and chunks.
+      mesh: the 1-D cell mesh.
+      execution: the options it was built under.
+      peak_bytes: chunk size -> peak bytes per device of the segment program compiled for
+        it, from XLA's memory analysis (compiles; what a memory budget is checked against).
+    """
 
     grid: Grid
     num_steps: int
     log_every: int
     segment: Callable[..., Any]
-    data_cells: dict[str, jax.Array]
-    model_cells: dict[str, jax.Array]
+    data_cells: dict[str, np.ndarray]
+    model_cells: dict[str, np.ndarray]
     carry_shape: Any
+    metric_shape: Any
+    final_shape: Any
+    layout: layout.Layout
+    mesh: Mesh
+    execution: Execution
+    peak_bytes: Callable[[int], int]
 
     @property
     def logged_steps(self) -> np.ndarray:
         return np.arange(self.log_every, self.num_steps + 1, self.log_every)
 
+    def manifest(self) -> dict[str, Any]:
+        """What a checkpoint of this sweep must match to be resumed."""
+        return {
+            "axes": {name: values.tolist() for name, values in self.grid.ordered_axes.items()},
+            "data_axes": list(self.grid.data_axes),
+            "num_steps": self.num_steps,
+            "log_every": self.log_every,
+            **self.layout.to_dict(),
+        }
 
-def build(program: Program, grid: Grid, *, num_steps: int, log_every: int) -> CompiledSweep:
+
+def _abstract_cells(cells, spec, mesh) -> dict[str, jax.ShapeDtypeStruct]:
+    sharding = layout.named(mesh, spec)
+    return {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=sharding) for k, v in cells.items()}
+
+
+def _with_shardings(abstract, specs, mesh):
+    """Attaches to each leaf the sharding of its subtree's spec."""
+    return jax.tree.map(
+        lambda spec, tree: jax.tree.map(
+            lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=layout.named(mesh, spec)),
+            tree,
+        ),
+        specs,
+        abstract,
+        is_leaf=lambda x: isinstance(x, PartitionSpec),
+    )
+
+
+def build(
+    program: Program,
+    grid: Grid,
+    *,
+    num_steps: int,
+    log_every: int,
+    execution: Execution | None = None,
+) -> CompiledSweep:
     """Builds the segment program of a sweep (traced lazily: compiled on the first call).
+
+    With a memory budget the chunk size is chosen here, from the compiled program's own
+    memory analysis at two or three chunk sizes (`layout.chunk_size_for_budget`).
 
     Args:
       program: the experiment's pure functions.
       grid: the named axes.
       num_steps: total training steps of every cell (a cell may freeze itself earlier).
       log_every: steps per segment; metrics are logged at the end of every segment.
+      execution: devices and memory budget; default: the current `execution` block.
 
     Returns:
       A `CompiledSweep`; run it with `run`.
 
     Raises:
       ValueError: if the step counts are not positive or num_steps is not a multiple of
-        log_every.
+        log_every, or if even the smallest chunk exceeds the memory budget.
     """
     if num_steps <= 0 or log_every <= 0:
         raise ValueError(f"num_steps={num_steps} and log_every={log_every} must be positive")
     if num_steps % log_every:
         raise ValueError(f"num_steps={num_steps} is not a multiple of log_every={log_every}")
+    options = execution or current_execution()
     axes = grid.ordered_axes
-    data_grid = product_cells({name: axes[name] for name in grid.data_axes})
-    model_grid = product_cells({name: axes[name] for name in grid.model_axes})
-    data_cells = _as_cell_arrays(data_grid)
-    model_cells = _as_cell_arrays(model_grid)
+    data_cells = _as_cell_arrays(product_cells({name: axes[name] for name in grid.data_axes}))
+    model_cells = _as_cell_arrays(product_cells({name: axes[name] for name in grid.model_axes}))
+    block_size = (len(next(iter(data_cells.values()))), len(next(iter(model_cells.values()))))
+    mesh = layout.cell_mesh(options.devices)
+    num_devices = mesh.devices.size
+    split = layout.split_axis(*block_size)
+    length = block_size[split]
+    blocks = segment_lib.block_functions(program, num_steps=num_steps, log_every=log_every)
+    in_specs, out_specs = layout.Layout(split, length, num_devices, num_devices).segment_specs()
+    named = lambda specs: jax.tree.map(  # noqa: E731
+        lambda spec: layout.named(mesh, spec),
+        specs,
+        is_leaf=lambda x: isinstance(x, PartitionSpec),
+    )
+    # Explicit shardings keep the carry's shardings identical from call to call (a 1-device
+    # mesh would otherwise normalize some of them), so every segment hits one executable.
+    compiled_segment = jax.jit(
+        jax.shard_map(
+            blocks.segment, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False
+        ),
+        in_shardings=named(in_specs),
+        out_shardings=named(out_specs),
+        donate_argnums=0,
+    )
+    scalar = jax.ShapeDtypeStruct((), jnp.int32, sharding=layout.named(mesh, PartitionSpec()))
 
-    def merge(data_cell: Cell, model_cell: Cell) -> dict[str, jax.Array]:
-        return {**_coordinates(data_cell), **_coordinates(model_cell)}
-
-    def start(data_cell: Cell) -> tuple[Pytree, Pytree]:
-        data = program.make_data(_coordinates(data_cell))
-        init = lambda model_cell: program.init(merge(data_cell, model_cell), data)  # noqa: E731
-        return data, jax.vmap(init)(model_cells)
-
-    finalize = program.finalize or (lambda state, cell, data: {})
-
-    def advance_segment(data_cell, data, states, first_step):
-        def one_cell(state, model_cell):
-            cell = merge(data_cell, model_cell)
-            steps = first_step + jnp.arange(log_every)
-            step_fn = lambda s, step: (program.advance(s, cell, data, step), None)  # noqa: E731
-            state, _ = jax.lax.scan(step_fn, state, steps)
-            return state, program.evaluate(state, cell, data)
-
-        return jax.vmap(one_cell)(states, model_cells)
-
-    def finalize_all(data_cell, data, states):
-        one_cell = lambda state, model_cell: finalize(  # noqa: E731
-            state, merge(data_cell, model_cell), data
+    def shapes(chunk_layout: layout.Layout):
+        data_chunk, model_chunk = chunk_layout.chunk_cells(data_cells, model_cells, 0)
+        abstract_cells = (
+            _abstract_cells(data_chunk, in_specs[1], mesh),
+            _abstract_cells(model_chunk, in_specs[2], mesh),
         )
-        return jax.vmap(one_cell)(states, model_cells)
+        carry = _with_shardings(
+            jax.eval_shape(blocks.initial_carry, *abstract_cells), in_specs[0], mesh
+        )
+        metrics = jax.eval_shape(blocks.evaluate, carry[0], carry[1], *abstract_cells)
+        final = jax.eval_shape(blocks.finalize, carry[0], carry[1], *abstract_cells)
+        return carry, abstract_cells, metrics, final
 
-    def segment(carry, first_step):
-        carry = jax.lax.cond(
-            first_step == 0,
-            lambda _: jax.vmap(start)(data_cells),
-            lambda c: c,
-            carry,
+    def peak_bytes(chunk_size: int) -> int:
+        carry, abstract_cells, _, _ = shapes(layout.Layout(split, length, num_devices, chunk_size))
+        stats = compiled_segment.lower(carry, *abstract_cells, scalar, scalar).compile()
+        stats = stats.memory_analysis()
+        if stats is None:
+            raise ValueError(f"{jax.default_backend()} reports no memory use; drop the budget")
+        return (
+            stats.argument_size_in_bytes
+            + stats.output_size_in_bytes
+            + stats.temp_size_in_bytes
+            - stats.alias_size_in_bytes
         )
-        data, states = carry
-        states, metrics = jax.vmap(advance_segment, in_axes=(0, 0, 0, None))(
-            data_cells, data, states, first_step
-        )
-        final = jax.lax.cond(
-            first_step + log_every == num_steps,
-            lambda s: jax.vmap(finalize_all)(data_cells, data, s),
-            lambda s: jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), final_shape),
-            states,
-        )
-        return (data, states), (metrics, final)
 
-    carry_shape = jax.eval_shape(jax.vmap(start), data_cells)
-    final_shape = jax.eval_shape(jax.vmap(finalize_all), data_cells, carry_shape[0], carry_shape[1])
+    if options.memory_budget_bytes is None:
+        chunk_size = num_devices * math.ceil(length / num_devices)
+    else:
+        chunk_size = layout.chunk_size_for_budget(
+            peak_bytes, length, num_devices, options.memory_budget_bytes
+        )
+    cell_layout = layout.even_layout(split, length, num_devices, chunk_size)
+    carry_shape, _, metric_shape, final_shape = shapes(cell_layout)
     return CompiledSweep(
         grid=grid,
         num_steps=num_steps,
         log_every=log_every,
-        segment=jax.jit(segment, donate_argnums=0),
+        segment=compiled_segment,
         data_cells=data_cells,
         model_cells=model_cells,
         carry_shape=carry_shape,
+        metric_shape=metric_shape,
+        final_shape=final_shape,
+        layout=cell_layout,
+        mesh=mesh,
+        execution=options,
+        peak_bytes=peak_bytes,
     )
 
 
-def run(sweep: CompiledSweep, *, progress: ProgressReporter | None = None) -> results.SweepResult:
-    """Runs every segment of a sweep and returns the metric histories labelled by the axes.
+def run(
+    sweep: CompiledSweep,
+    *,
+    progress: ProgressReporter | None = None,
+    checkpoint_dir: pathlib.Path | None = None,
+) -> results.SweepResult:
+    """Runs every chunk and segment of a sweep (`driver.run_sweep`); see there."""
+    return driver.run_sweep(sweep, progress=progress, checkpoint_dir=checkpoint_dir)
 
-    Args:
-      sweep: from `build`.
-      progress: called after each segment (e.g. `print_progress`); None for silence.
 
-    Returns:
-      A `results.SweepResult` whose metrics have shape ``[*axis sizes, num_logged, ...]``.
-    """
-    carry = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), sweep.carry_shape)
-    history = []
-    started = time.perf_counter()
-    for first_step in range(0, sweep.num_steps, sweep.log_every):
-        carry, (metrics, final) = sweep.segment(carry, jnp.asarray(first_step, jnp.int32))
-        history.append(jax.device_get(metrics))
-        if progress is not None:
-            progress(first_step + sweep.log_every, sweep.num_steps, time.perf_counter() - started)
-    axes = sweep.grid.ordered_axes
+def _empty_result(program, grid, axes, record, *, num_steps, log_every, options):
+    """The result of a grid shard without cells: empty arrays of the right trailing shapes."""
+    name = next(iter(axes))
+    probe_axes = {**axes, name: np.asarray(record["values"])[:1]}
+    probe = Grid({k: probe_axes[k] for k in grid.axes}, grid.data_axes)
+    shapes = build(
+        program,
+        probe,
+        num_steps=num_steps,
+        log_every=log_every,
+        execution=Execution(devices=options.devices),
+    )
     sizes = tuple(len(values) for values in axes.values())
-    stacked = jax.tree.map(lambda *logs: np.stack(logs, axis=2), *history)
-    unflatten = lambda value: np.asarray(value).reshape(*sizes, *np.shape(value)[2:])  # noqa: E731
+    num_logs = num_steps // log_every
+
+    def empty(tree, extra):
+        return {k: np.zeros((*sizes, *extra, *s.shape[2:]), s.dtype) for k, s in tree.items()}
+
     return results.SweepResult(
         axes=axes,
-        steps=sweep.logged_steps,
-        metrics={name: unflatten(value) for name, value in stacked.items()},
-        final={name: unflatten(value) for name, value in jax.device_get(final).items()},
+        steps=shapes.logged_steps,
+        metrics=empty(shapes.metric_shape, (num_logs,)),
+        final=empty(shapes.final_shape, ()),
+        diverged_at=np.zeros(sizes, np.int32),
+        shard=record,
     )
 
 
@@ -299,7 +419,39 @@ def run_program(
     num_steps: int,
     log_every: int,
     progress: ProgressReporter | None = None,
+    name: str | None = None,
+    execution: Execution | None = None,
 ) -> results.SweepResult:
-    """`build` then `run`: the whole sweep in one call."""
-    sweep = build(program, grid, num_steps=num_steps, log_every=log_every)
-    return run(sweep, progress=progress)
+    """`build` then `run`: the whole sweep in one call, under the current `execution` options.
+
+    Args:
+      program: the experiment's pure functions.
+      grid: the named axes.
+      num_steps: training steps of every cell.
+      log_every: steps per segment.
+      progress: reporter called after each segment, or None.
+      name: names the sweep's checkpoint subdirectory (after its start index).
+      execution: options; default: the current `execution` block.
+
+    Returns:
+      The labelled result; for a grid shard, only the shard's slice with its ``shard`` record.
+    """
+    options = execution or current_execution()
+    checkpoint_dir = execution_lib.checkpoint_directory(options, name)
+    record = None
+    if options.grid_shard is not None:
+        axes, record = grid_shards.shard_axes(grid.ordered_axes, options.grid_shard)
+        if not len(next(iter(axes.values()))):
+            return _empty_result(
+                program,
+                grid,
+                axes,
+                record,
+                num_steps=num_steps,
+                log_every=log_every,
+                options=options,
+            )
+        grid = Grid({k: axes[k] for k in grid.axes}, grid.data_axes)
+    sweep = build(program, grid, num_steps=num_steps, log_every=log_every, execution=options)
+    result = run(sweep, progress=progress, checkpoint_dir=checkpoint_dir)
+    return result if record is None else dataclasses.replace(result, shard=record)

@@ -34,8 +34,8 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from pruning_theory import masks, models, span_gd, sweep
-from pruning_theory.data import synthetic
+from pruning_theory import masks, models, results, span_gd, sweep
+from pruning_theory.data import mnist, synthetic
 from pruning_theory.experiments import mnist_companion, yang2023_claims, yang2023_figures
 from pruning_theory.theory import yang2023 as theory
 
@@ -280,13 +280,13 @@ def program_and_grid(config: ml_collections.ConfigDict) -> tuple[sweep.Program, 
     return make_program(config), grid
 
 
-def run_sweep(config: ml_collections.ConfigDict, progress=None):
+def run_sweep(config: ml_collections.ConfigDict, progress=None, name: str | None = None):
     """Validates, builds and runs one yang2023 sweep; returns its `results.SweepResult`."""
     validate(config)
     program, grid = program_and_grid(config)
     num_steps, log_every = num_engine_steps(config)
     return sweep.run_program(
-        program, grid, num_steps=num_steps, log_every=log_every, progress=progress
+        program, grid, num_steps=num_steps, log_every=log_every, progress=progress, name=name
     )
 
 
@@ -342,34 +342,77 @@ def validate_all(config: ml_collections.ConfigDict) -> None:
         )
 
 
-def run(config: ml_collections.ConfigDict, progress: Callable[[str], Any] | None = None):
-    """The whole yang2023 job: main sweep, controls, the MNIST companion, claims, figures.
+def companion_sweep(config: ml_collections.ConfigDict, progress=None) -> results.SweepResult:
+    """The MNIST companion's sweep alone; its claims come from the whole sweep in `analyze`."""
+    companion = companion_config(config)
+    data_arrays = mnist.mnist_classification(
+        companion.num_train, companion.num_test, mnist_companion.SPLIT_SEED
+    )
+    return sweep.run_program(
+        mnist_companion.make_program(companion, data_arrays),
+        mnist_companion.make_grid(config.companion.pruning_rates, config.companion.seeds),
+        num_steps=companion.num_steps,
+        log_every=companion.log_every,
+        progress=progress,
+        name="mnist_companion",
+    )
+
+
+def run_sweeps(
+    config: ml_collections.ConfigDict, progress: Callable[[str], Any] | None = None
+) -> dict[str, results.SweepResult]:
+    """Every sweep of the yang2023 job: main, controls, the MNIST companion.
 
     Args:
       config: the resolved config (launch/configs/yang2023.py).
       progress: ``name -> reporter`` for each sweep's progress, or None.
 
     Returns:
-      ``(sweeps, claims, figures)``: named `SweepResult`s, the list of `Claim`s, named figures.
+      ``metrics`` (the main sweep), ``control_<name>`` per control, and ``companion``.
     """
     validate_all(config)
     reporter = (lambda name: progress(name)) if progress else (lambda name: None)
-    main = run_sweep(config, reporter(NAME))
-    controls = {}
+    sweeps = {"metrics": run_sweep(config, reporter(NAME), name=NAME)}
     if config.run_controls:
         for name, overrides in config.controls.items():
-            controls[name] = run_sweep(with_overrides(config, overrides), reporter(name))
-    claims = yang2023_claims.yang2023_claims(main, controls, config)
-    companion = None
+            sweeps[f"control_{name}"] = run_sweep(
+                with_overrides(config, overrides), reporter(name), name=f"control_{name}"
+            )
     if config.companion.enabled:
-        companion, companion_claims = mnist_companion.run(
-            companion_config(config),
-            config.companion.pruning_rates,
-            config.companion.seeds,
-            reporter("mnist_companion"),
-        )
-        claims += companion_claims
-    sweeps = {"metrics": main, **{f"control_{k}": v for k, v in controls.items()}}
+        sweeps["companion"] = companion_sweep(config, reporter("mnist_companion"))
+    return sweeps
+
+
+def analyze(config: ml_collections.ConfigDict, sweeps: dict[str, results.SweepResult]):
+    """Claims and figures from the sweeps of `run_sweeps` (or their merged grid shards).
+
+    Seeds with a diverged cell are left out of every statistic of their sweep, and the claims
+    and figures say so (`results.drop_diverged`).
+
+    Returns:
+      ``(claims, figures)``: the list of `Claim`s and named figures.
+    """
+    notes = {}
+    kept = {}
+    for name, result in sweeps.items():
+        kept[name], dropped = results.drop_diverged(result, "seed")
+        notes[name] = results.diverged_note(name, "seed", dropped)
+    controls = {k.removeprefix("control_"): v for k, v in kept.items() if k.startswith("control_")}
+    claims = yang2023_claims.yang2023_claims(kept["metrics"], controls, config, notes)
+    companion = kept.get("companion")
     if companion is not None:
-        sweeps["companion"] = companion
-    return sweeps, claims, yang2023_figures.figures(main, controls, companion, config)
+        companion_claims = mnist_companion.claims(companion, companion_config(config))
+        claims += [yang2023_claims.noted(c, notes["companion"]) for c in companion_claims]
+    note = " ".join(n.strip() for n in notes.values() if n)
+    figures = yang2023_figures.figures(kept["metrics"], controls, companion, config, note)
+    return claims, figures
+
+
+def run(config: ml_collections.ConfigDict, progress: Callable[[str], Any] | None = None):
+    """The whole yang2023 job: `run_sweeps` then `analyze`.
+
+    Returns:
+      ``(sweeps, claims, figures)``: named `SweepResult`s, the list of `Claim`s, named figures.
+    """
+    sweeps = run_sweeps(config, progress)
+    return sweeps, *analyze(config, sweeps)

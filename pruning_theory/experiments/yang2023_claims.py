@@ -9,6 +9,7 @@ so the reported gain is not inflated by the choice of p*.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import ml_collections
@@ -314,10 +315,25 @@ def check_availability(result: SweepResult, config, claim_id: str, bound_name: s
     )
 
 
+def noted(claim: Claim, note: str) -> Claim:
+    """The claim with ``note`` (e.g. `results.diverged_note`) appended to its statement."""
+    return dataclasses.replace(claim, statement=claim.statement + note) if note else claim
+
+
 def yang2023_claims(
-    main: SweepResult, controls: dict[str, SweepResult], config: ml_collections.ConfigDict
+    main: SweepResult,
+    controls: dict[str, SweepResult],
+    config: ml_collections.ConfigDict,
+    notes: dict[str, str] | None = None,
 ) -> list[Claim]:
-    """All checks of the spec, in its order."""
+    """All checks of the spec, in its order.
+
+    Args:
+      main: the main sweep; controls: the control sweeps by name; config: the job's config.
+      notes: sentence per sweep name (``metrics``, ``control_<name>``) appended to the claims
+        computed from that sweep, e.g. which seeds were excluded for divergence.
+    """
+    notes = notes or {}
     best, c3 = best_mild_rate(main, config)
     claims = [
         check_masks(main, config),
@@ -329,9 +345,18 @@ def yang2023_claims(
         check_mechanism(main, config, best),
     ]
     labels = {"dense_mu": ("C6a", "dense mu"), "relu": ("C6b", "q = 1 (ReLU)")}
+    control_claims = []
     for name, result in controls.items():
         claim_id, label = labels.get(name, (f"C6-{name}", name))
-        claims.append(check_no_gain(claim_id, label, result, config))
-    claims.append(check_availability(main, config, "C6c", "signal_availability_bound"))
-    claims.append(check_availability(main, config, "C6d", "one_sided_detection_bound"))
-    return claims
+        claim = check_no_gain(claim_id, label, result, config)
+        control_claims.append(noted(claim, notes.get(f"control_{name}", "")))
+    availability = [
+        check_availability(main, config, "C6c", "signal_availability_bound"),
+        check_availability(main, config, "C6d", "one_sided_detection_bound"),
+    ]
+    main_note = notes.get("metrics", "")
+    return (
+        [noted(c, main_note) for c in claims]
+        + control_claims
+        + [noted(c, main_note) for c in availability]
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -102,9 +104,15 @@ def training_curves(main: SweepResult, config, best: int):
     return figure
 
 
-def figures(main, controls, companion, config) -> dict:
+def figures(main, controls, companion, config, note: str = "") -> dict:
+    """The job's figures; ``note`` (e.g. seeds excluded for divergence) titles each of them."""
     best, _ = yang2023_claims.best_mild_rate(main, config)
-    return {
+    named = {
         "yang2023": overview(main, controls, companion, config),
         "yang2023_training": training_curves(main, config, best),
     }
+    if note:
+        for figure in named.values():
+            figure.suptitle(textwrap.fill(note, 150), fontsize=8, color="tab:red")
+            figure.tight_layout()
+    return named
