@@ -27,7 +27,8 @@ def data() -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def tiny_run() -> tuple[results.SweepResult, list[results.Claim]]:
-    return mc.run(TINY, RATES, SEEDS)
+    result = mc.run_sweep(TINY, RATES, SEEDS)
+    return result, mc.claims(result, TINY)
 
 
 def _cell(seed: int, rate: float) -> dict[str, jax.Array]:
@@ -152,4 +153,4 @@ def test_validate_names_the_bad_value(changes, rates, seeds, named):
 
 def test_run_validates_before_loading_or_compiling():
     with pytest.raises(ValueError, match="outside"):
-        mc.run(TINY, [0.0, 0.5, 2.0], SEEDS)
+        mc.run_sweep(TINY, [0.0, 0.5, 2.0], SEEDS)

@@ -287,13 +287,13 @@ def claims(result: results.SweepResult, config: Config) -> list[results.Claim]:
     return [r1, r2]
 
 
-def run(
+def run_sweep(
     config: Config,
     pruning_rates: Sequence[float],
     seeds: Sequence[int],
     progress: sweep.ProgressReporter | None = None,
-) -> tuple[results.SweepResult, list[results.Claim]]:
-    """Validates, loads the packaged MNIST split (split seed 0), runs the sweep, checks claims.
+) -> results.SweepResult:
+    """Validates, loads the packaged MNIST split (split seed 0) and runs the sweep.
 
     Args:
       config: the static knobs.
@@ -302,18 +302,18 @@ def run(
       progress: optional progress reporter, e.g. `sweep.print_progress`.
 
     Returns:
-      The sweep result (metrics ``[seed, pruning_rate, logs]``) and the claims R1, R2.
+      The sweep result, metrics ``[seed, pruning_rate, logs]``; `claims` checks R1, R2 on it.
 
     Raises:
       ValueError: from `validate`, before anything is loaded or compiled.
     """
     validate(config, pruning_rates, seeds)
     data_arrays = mnist.mnist_classification(config.num_train, config.num_test, SPLIT_SEED)
-    result = sweep.run_program(
+    return sweep.run_program(
         make_program(config, data_arrays),
         make_grid(pruning_rates, seeds),
         num_steps=config.num_steps,
         log_every=config.log_every,
         progress=progress,
+        name="mnist_companion",
     )
-    return result, claims(result, config)

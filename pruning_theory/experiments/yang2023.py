@@ -35,7 +35,7 @@ import numpy as np
 from flax import nnx
 
 from pruning_theory import masks, models, results, span_gd, sweep
-from pruning_theory.data import mnist, synthetic
+from pruning_theory.data import synthetic
 from pruning_theory.experiments import mnist_companion, yang2023_claims, yang2023_figures
 from pruning_theory.theory import yang2023 as theory
 
@@ -344,17 +344,11 @@ def validate_all(config: ml_collections.ConfigDict) -> None:
 
 def companion_sweep(config: ml_collections.ConfigDict, progress=None) -> results.SweepResult:
     """The MNIST companion's sweep alone; its claims come from the whole sweep in `analyze`."""
-    companion = companion_config(config)
-    data_arrays = mnist.mnist_classification(
-        companion.num_train, companion.num_test, mnist_companion.SPLIT_SEED
-    )
-    return sweep.run_program(
-        mnist_companion.make_program(companion, data_arrays),
-        mnist_companion.make_grid(config.companion.pruning_rates, config.companion.seeds),
-        num_steps=companion.num_steps,
-        log_every=companion.log_every,
-        progress=progress,
-        name="mnist_companion",
+    return mnist_companion.run_sweep(
+        companion_config(config),
+        config.companion.pruning_rates,
+        config.companion.seeds,
+        progress,
     )
 
 
