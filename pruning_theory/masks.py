@@ -11,7 +11,8 @@ Rules:
 * unstructured magnitude: :func:`magnitude_mask` (per layer or per unit) and
   :func:`global_magnitude_masks` (one threshold across a pytree);
 * structured (whole units): :func:`random_unit_mask` and :func:`importance_unit_mask`, with
-  the score helpers :func:`unit_scores_l2` and :func:`unit_scores_l1`;
+  the score helpers :func:`unit_scores_l2`, :func:`unit_scores_l1` and
+  :func:`unit_scores_expected_bn`;
 * :func:`kept_fraction` to measure the density of a mask or a pytree of masks.
 
 Exact-count rules prune ``floor(pruning_rate * n + 0.5)`` of the ``n`` candidates (round half
@@ -23,6 +24,7 @@ from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
+from jax.scipy.stats import norm
 from jax.typing import ArrayLike, DTypeLike
 
 Prune = Literal["smallest", "largest"]
@@ -282,6 +284,26 @@ def unit_scores_l1(kernel: jax.Array, unit_axis: int = -1) -> jax.Array:
         A vector with one norm per unit.
     """
     return jnp.sum(jnp.abs(kernel), axis=_reduction_axes(kernel.ndim, unit_axis))
+
+
+def unit_scores_expected_bn(scale: jax.Array, bias: jax.Array) -> jax.Array:
+    """E[BN] = beta Phi(beta/|gamma|) + |gamma| phi(beta/|gamma|): E[ReLU(gamma z + beta)].
+
+    The expected post-ReLU output of a batch-normalized unit with z ~ N(0, 1), the E[BN]
+    score of the appendix of Bartoldson et al. (2020), "The Generalization-Stability Tradeoff
+    in Neural Network Pruning"; a unit with gamma = 0 outputs ReLU(beta).
+
+    Args:
+        scale: the BatchNorm scales gamma, one per unit.
+        bias: the BatchNorm biases beta, one per unit.
+
+    Returns:
+        A vector with one expected output per unit.
+    """
+    gamma = jnp.abs(scale)
+    ratio = bias / jnp.where(gamma > 0, gamma, 1.0)
+    expected = bias * norm.cdf(ratio) + gamma * norm.pdf(ratio)
+    return jnp.where(gamma > 0, expected, jnp.maximum(bias, 0.0))
 
 
 def kept_fraction(mask_or_tree: Any) -> jax.Array:

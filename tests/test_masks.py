@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import integrate, stats
 
 from pruning_theory import masks
 
@@ -279,6 +280,18 @@ def test_unit_scores():
     conv_kernel = jnp.arange(24.0).reshape(2, 2, 3, 2)
     # Unit 0 holds the even numbers 0..22, unit 1 the odd numbers 1..23.
     chex.assert_trees_all_close(masks.unit_scores_l1(conv_kernel), jnp.array([132.0, 144.0]))
+
+
+@pytest.mark.parametrize("use_jit", [False, True], ids=["eager", "jit"])
+def test_unit_scores_expected_bn_is_the_mean_of_relu_of_a_gaussian(use_jit):
+    scale = jnp.array([1.0, -2.0, 0.5, 0.0, 0.0])
+    bias = jnp.array([0.3, -1.0, 2.0, 0.7, -0.4])
+    expected = [
+        integrate.quad(lambda z, g=g, b=b: max(g * z + b, 0.0) * stats.norm.pdf(z), -12, 12)[0]
+        for g, b in zip(np.asarray(scale), np.asarray(bias), strict=True)
+    ]
+    score = jax.jit(masks.unit_scores_expected_bn) if use_jit else masks.unit_scores_expected_bn
+    chex.assert_trees_all_close(score(scale, bias), np.float32(expected), atol=1e-5)
 
 
 def test_kept_fraction():

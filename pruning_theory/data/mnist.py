@@ -18,6 +18,7 @@ A split is an ``(images, labels)`` pair: raw ``uint8`` pixels and ``int32`` labe
 import gzip
 import importlib.resources
 import os
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -28,6 +29,8 @@ import numpy as np
 Split = tuple[np.ndarray, np.ndarray]
 Scale = Literal["unit", "standardize", "l2"]
 SeedLike = int | jax.Array | np.ndarray
+
+PACKAGED_SUBSET_SIZE = 5000  # images in the subset of load_mnist_subset
 
 _SCALES = ("unit", "standardize", "l2")
 _IMAGE_SHAPE = (28, 28)
@@ -92,12 +95,16 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         The array in native byte order, with the shape and dtype the header declares.
 
     Raises:
-        ValueError: naming the file, if the magic is bad or the size disagrees with the header.
+        ValueError: naming the file, if the magic is bad, the size disagrees with the header
+            or a ``.gz`` file is not a complete gzip stream (e.g. truncated).
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as file:
-        raw = file.read()
+    try:
+        with opener(path, "rb") as file:
+            raw = file.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise ValueError(f"{path}: not a complete gzip stream ({err}).") from err
     if len(raw) < 4:
         raise ValueError(f"{path}: {len(raw)} bytes is too short for an IDX header.")
     if raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES or raw[3] == 0:

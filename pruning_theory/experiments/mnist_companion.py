@@ -31,7 +31,6 @@ from flax import nnx
 from pruning_theory import masks, models, nn, results, sweep
 from pruning_theory.data import mnist
 
-PACKAGED_MNIST_SIZE = 5000
 NUM_CLASSES = 10
 SPLIT_SEED = 0
 TRAIN_LOSS_SUBSET = 1000
@@ -98,10 +97,10 @@ def validate(config: Config, pruning_rates: Sequence[float], seeds: Sequence[int
         raise ValueError(
             f"num_steps={config.num_steps} is not a multiple of log_every={config.log_every}"
         )
-    if config.num_train + config.num_test > PACKAGED_MNIST_SIZE:
+    if config.num_train + config.num_test > mnist.PACKAGED_SUBSET_SIZE:
         raise ValueError(
             f"num_train + num_test = {config.num_train} + {config.num_test} exceeds the "
-            f"{PACKAGED_MNIST_SIZE} images of the packaged MNIST subset"
+            f"{mnist.PACKAGED_SUBSET_SIZE} images of the packaged MNIST subset"
         )
     if config.batch_size > config.num_train:
         raise ValueError(f"batch_size={config.batch_size} exceeds num_train={config.num_train}")
