@@ -35,6 +35,7 @@ import numpy as np
 from flax import nnx
 
 from pruning_theory import masks, models, results, span_gd, sweep
+from pruning_theory.config_overrides import with_overrides
 from pruning_theory.data import synthetic
 from pruning_theory.experiments import mnist_companion, yang2023_claims, yang2023_figures
 from pruning_theory.theory import yang2023 as theory
@@ -310,14 +311,6 @@ def theory_summary(config: ml_collections.ConfigDict) -> dict[str, Any]:
             rates, data.dimension, data.num_train
         ),
     }
-
-
-def with_overrides(config: ml_collections.ConfigDict, overrides) -> ml_collections.ConfigDict:
-    """A copy of ``config`` with nested ``overrides`` (e.g. a control) applied."""
-    copy = ml_collections.ConfigDict(config.to_dict())
-    for section, values in overrides.items():
-        copy[section].update(dict(values))
-    return copy
 
 
 def companion_config(config: ml_collections.ConfigDict) -> mnist_companion.Config:
