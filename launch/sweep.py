@@ -16,11 +16,13 @@ SIGTERM makes the run save at the next segment boundary and exit with status 75
 (`PREEMPTED_EXIT_CODE`); rerun the same command to resume.
 """
 
+import os
 import pathlib
 import signal
 import sys
 import threading
 
+import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -47,6 +49,11 @@ _DISTRIBUTED = flags.DEFINE_bool(
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes of a distributed run.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's id in [0, num_processes).")
+_COMPILATION_CACHE = flags.DEFINE_string(
+    "compilation_cache_dir",
+    os.path.join(os.path.expanduser("~"), ".cache", "pruning_theory", "jax"),
+    "JAX's persistent compilation cache: a repeated launch skips XLA compiles ('' to disable).",
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -85,6 +92,8 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+    if _COMPILATION_CACHE.value:
+        jax.config.update("jax_compilation_cache_dir", _COMPILATION_CACHE.value)
     stop = threading.Event()
     options = execution_options(stop)
     start_distributed()
