@@ -38,7 +38,7 @@ from absl import app, flags
 from launch.configs import acharyya2021 as acharyya2021_configs
 from launch.configs import yang2023 as yang2023_configs
 from pruning_theory import sweep
-from pruning_theory.benchmarks import cells, flops, timing
+from pruning_theory.benchmarks import cells, flops, targets, timing
 from pruning_theory.experiments import acharyya2021, yang2023
 
 CASES = ("yang2023_span", "yang2023_weights", "acharyya2021")
@@ -107,6 +107,7 @@ def _yang2023_case(parametrization: str, scale: str, steps: int) -> Case:
             learning_rate=config.train.learning_rate,
             num_steps=steps,
             log_every=steps // _NUM_LOGS,
+            num_test=data.num_test,  # like the JAX finalize's test accuracy
         )
 
     summary = (
@@ -273,6 +274,9 @@ def markdown(report: dict) -> str:
             f"{per_step['yang2023_weights'] / per_step['yang2023_span']:.1f}x "
             "(span includes its one-off O(n^2 d) Gram set-up, amortized over its steps).",
         ]
+    lines += ["", "## CPU targets (issue 7), judged on the numbers above", ""]
+    lines += ["| target | measured | verdict |", "|---|---|---|"]
+    lines += [f"| {t} | {m} | {v} |" for t, m, v in targets.cpu_targets(report)]
     for r in report["cases"]:
         lines += [
             "",

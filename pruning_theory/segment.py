@@ -45,6 +45,16 @@ def zeros(abstract: Pytree) -> Pytree:
     return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), abstract)
 
 
+def strongly_typed(tree: Pytree) -> Pytree:
+    """``tree`` with JAX's weak types made strong (same dtypes).
+
+    A weak-typed leaf (e.g. ``jnp.full(n, 4.0)`` from a Python float) in the carried state
+    would make the carry a segment returns differ in type from the zero carry it started
+    from, so the second segment call would retrace and compile the program again.
+    """
+    return jax.tree.map(lambda x: jax.lax.convert_element_type(x, x.dtype), tree)
+
+
 def _is_inexact(x) -> bool:
     return jnp.issubdtype(x.dtype, jnp.inexact)
 
@@ -158,6 +168,6 @@ def block_functions(program, *, num_steps: int, log_every: int) -> BlockFunction
             lambda s: zeros(jax.eval_shape(finalize, data, s, data_cells, model_cells)),
             states,
         )
-        return (data, states, metrics, diverged_at), (metrics, final)
+        return strongly_typed((data, states, metrics, diverged_at)), (metrics, final)
 
     return BlockFunctions(initial_carry, evaluate, finalize, segment)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from pruning_theory import sweep
-from pruning_theory.benchmarks import cells, flops, timing
+from pruning_theory.benchmarks import cells, flops, targets, timing
 
 
 def linear_program(dimension: int = 8) -> sweep.Program:
@@ -92,10 +92,12 @@ def test_torch_references_train():
         [(0, 0.0)], **sizes, learning_rate=0.0, num_steps=4, log_every=2
     )
     trained = torch_reference.yang2023_weights_gd(
-        [(0, 0.0), (1, 0.5)], **sizes, learning_rate=1.0, num_steps=40, log_every=20
+        [(0, 0.0), (1, 0.5)], **sizes, learning_rate=1.0, num_steps=40, log_every=20, num_test=50
     )
-    assert frozen[0] == pytest.approx(math.log(2), abs=0.01)  # outputs ~ 0 at a small init
-    assert len(trained) == 2 and trained[0] < frozen[0]
+    assert frozen[0][0] == pytest.approx(math.log(2), abs=0.01)  # outputs ~ 0 at a small init
+    assert math.isnan(frozen[0][1])  # no test set asked for
+    assert len(trained) == 2 and trained[0][0] < frozen[0][0]
+    assert all(0.0 <= accuracy <= 1.0 for _, accuracy in trained)
     errors = torch_reference.committee_online_sgd(
         [(0, 0.0), (1, 0.25)],
         dimension=30,
@@ -134,6 +136,11 @@ def test_bench_writes_reports(tmp_path):
     assert [s["cells"] for s in case["scaling"]] == [1]
     assert case["scaling"][0]["segment_compiles"] == 1
     assert "yang2023_weights" in out.read_text() and "% of peak" in out.read_text()
+    verdicts = {target: verdict for target, _, verdict in targets.cpu_targets(data)}
+    assert verdicts["yang2023_weights: one compile per sweep"] == "met"
+    expected = "met" if case["loop_over_grid"] >= 1.5 else "**missed**"
+    assert verdicts["yang2023_weights: grid >= 1.5x faster than the per-cell loop"] == expected
+    assert "| yang2023_weights: one compile per sweep | segment compiles [1]" in out.read_text()
 
 
 def test_bench_rejects_unknown_case_before_compiling(tmp_path):

@@ -73,6 +73,22 @@ def test_exactly_one_compile_per_sweep_whatever_the_number_of_cells(rates):
     assert len(traces) == 1  # traced once: the four segments reuse one executable
 
 
+def test_weak_typed_data_and_state_still_compile_once():
+    """Python floats make weak types; the carry must keep one type across segments."""
+    program = toy_program()
+    weak = sweep.Program(
+        lambda cell: {**program.make_data(cell), "offset": jnp.full((8,), 4.0)},
+        lambda cell, data: jnp.full((8,), 1.0) * cell["scale"],
+        lambda state, cell, data, step: program.advance(state, cell, data, step) * 1.0,
+        program.evaluate,
+        program.finalize,
+    )
+    grid = sweep.Grid({"seed": [0], "learning_rate": [0.01], "scale": [1.0]}, ("seed",))
+    compiled = sweep.build(weak, grid, num_steps=6, log_every=2)
+    sweep.run(compiled)
+    assert compiled.segment._cache_size() == 1
+
+
 def test_a_cell_alone_equals_the_same_cell_inside_a_grid():
     big = sweep.Grid(
         {"seed": [3, 4], "learning_rate": [0.01, 0.03], "scale": [0.5, 2.0]}, ("seed",)

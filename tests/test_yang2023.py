@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from launch.configs import yang2023 as configs
-from pruning_theory import sweep
+from pruning_theory import report, sweep
 from pruning_theory.experiments import runner, yang2023
 
 
@@ -131,6 +131,9 @@ def test_tiny_job_end_to_end_writes_every_artifact_and_refuses_to_overwrite(tmp_
                  "control_relu.csv", "companion.npz", "yang2023.png", "yang2023_training.png",
                  "theory.json", "claims.md", "run.json"):  # fmt: skip
         assert (workdir / name).stat().st_size > 0, name
+    page = report.write([str(workdir)], tmp_path / "report", "t", overwrite=False)
+    assert page.read_text().count("data:image/png;base64,") == 2
+    assert all(f"| {i} |" in (tmp_path / "report" / "report.md").read_text() for i in ids)
     before = {p.name: p.stat().st_mtime_ns for p in workdir.iterdir()}
     with pytest.raises(FileExistsError, match="--overwrite"):
         runner.run(config, workdir, show_progress=False)

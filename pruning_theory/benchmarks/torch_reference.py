@@ -16,14 +16,20 @@ import torch
 import torch.nn.functional as F
 
 
-def _patch_net_loss(filters, mu, noise, labels, width: int, power: float) -> torch.Tensor:
-    """Mean logistic loss of f(x_i) = F_{+1} - F_{-1} on examples [y_i mu, xi_i]."""
+def _patch_net_outputs(filters, mu, noise, labels, width: int, power: float) -> torch.Tensor:
+    """f(x_i) = F_{+1} - F_{-1} on examples [y_i mu, xi_i]."""
     signal = (mu @ filters).reshape(2, width)
     noise_responses = (noise @ filters).T.reshape(2, width, noise.shape[0])
     per_class = (
         F.relu(signal[:, :, None] * labels) ** power + F.relu(noise_responses) ** power
     ).mean(dim=1)
-    return F.softplus(-labels * (per_class[0] - per_class[1])).mean()
+    return per_class[0] - per_class[1]
+
+
+def _patch_net_loss(filters, mu, noise, labels, width: int, power: float) -> torch.Tensor:
+    """Mean logistic loss of the patch net."""
+    outputs = _patch_net_outputs(filters, mu, noise, labels, width, power)
+    return F.softplus(-labels * outputs).mean()
 
 
 def yang2023_weights_gd(
@@ -39,25 +45,31 @@ def yang2023_weights_gd(
     learning_rate: float,
     num_steps: int,
     log_every: int,
-) -> list[float]:
+    num_test: int = 0,
+) -> list[tuple[float, float]]:
     """Full-batch GD on the logistic loss of the masked ReLU^q patch net (Yang et al. 2023).
 
     Args:
       cells: (seed, pruning rate) of each cell.
       dimension, num_train, width, power, init_std, mu_norm, noise_std: as the config's.
       learning_rate, num_steps, log_every: the schedule (no step scaling).
+      num_test: fresh test points whose accuracy is measured after training (the JAX program's
+        ``finalize`` does the same), drawn with the training data; 0 for none.
 
     Returns:
-      The training loss of each cell at its last logged step.
+      (training loss at the last logged step, test accuracy or NaN without a test set) per
+      cell.
     """
     losses = []
     for seed, rate in cells:
         generator = torch.Generator().manual_seed(int(seed))
         mu = torch.zeros(dimension)
         mu[0] = mu_norm
-        labels = torch.randint(0, 2, (num_train,), generator=generator).float() * 2 - 1
-        noise = torch.randn(num_train, dimension, generator=generator) * noise_std
+        labels = torch.randint(0, 2, (num_train + num_test,), generator=generator).float() * 2 - 1
+        noise = torch.randn(num_train + num_test, dimension, generator=generator) * noise_std
         noise[:, 0] = 0.0  # orthogonal to the one-hot signal
+        labels, test_labels = labels[:num_train], labels[num_train:]
+        noise, test_noise = noise[:num_train], noise[num_train:]
         kernel = torch.randn(dimension, 2 * width, generator=generator) * init_std
         kernel.requires_grad_(True)
         mask = (torch.rand(dimension, 2 * width, generator=generator) >= rate).float()
@@ -70,7 +82,14 @@ def yang2023_weights_gd(
             if (step + 1) % log_every == 0:
                 with torch.no_grad():
                     last = _patch_net_loss(kernel * mask, mu, noise, labels, width, power).item()
-        losses.append(last)
+        accuracy = math.nan
+        if num_test:
+            with torch.no_grad():
+                outputs = _patch_net_outputs(
+                    kernel * mask, mu, test_noise, test_labels, width, power
+                )
+                accuracy = (test_labels * outputs > 0).float().mean().item()
+        losses.append((last, accuracy))
     return losses
 
 
