@@ -5,7 +5,6 @@ import os
 import shutil
 import subprocess
 import sys
-import types
 
 import chex
 import numpy as np
@@ -141,16 +140,14 @@ def test_finished_shard_and_foreign_unfinished_workdirs_are_refused(
         runner.run(tiny_config(), unfinished, show_progress=False)
 
 
-def test_grid_shard_needs_an_experiment_split_into_run_sweeps_and_analyze(monkeypatch, tmp_path):
-    legacy = types.SimpleNamespace(run=lambda config, progress: None, validate_all=lambda c: None)
-    monkeypatch.setattr(runner, "experiment_module", lambda name: legacy)
-    with pytest.raises(ValueError, match="has no run_sweeps/analyze pair"):
-        runner.run(
-            tiny_config(),
-            tmp_path / "run",
-            execution=sweep.Execution(grid_shard=(0, 2)),
-        )
-    assert not (tmp_path / "run").exists()
+def test_every_experiment_splits_into_run_sweeps_and_analyze():
+    names = runner.experiment_names()
+    assert names == ("acharyya2021", "bartoldson2020", "wolfe2021", "yang2023")
+    for name in names:
+        module = runner.experiment_module(name)
+        assert all(callable(getattr(module, attribute)) for attribute in runner.REQUIRED)
+    with pytest.raises(ValueError, match="unknown experiment 'yang2023_claims'"):
+        runner.experiment_module("yang2023_claims")  # a module of the package, not an experiment
 
 
 def test_empty_shards_and_merge_results_checks():

@@ -436,13 +436,3 @@ def analyze(config: ml_collections.ConfigDict, sweeps: dict[str, results.SweepRe
     claims = claims_module.acharyya2021_claims(by_setting, odes, real, summary, config, note)
     figures = acharyya2021_figures.figures(by_setting, odes, real, summary, config)
     return claims, figures
-
-
-def run(config: ml_collections.ConfigDict, progress: Callable[[str], Any] | None = None):
-    """The whole acharyya2021 job: `run_sweeps` then `analyze`.
-
-    Returns:
-      ``(sweeps, claims, figures)``: named `SweepResult`s, the `Claim`s, named figures.
-    """
-    sweeps = run_sweeps(config, progress)
-    return sweeps, *analyze(config, sweeps)

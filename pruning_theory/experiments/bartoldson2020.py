@@ -376,13 +376,3 @@ def analyze(config: ml_collections.ConfigDict, sweeps: Mapping[str, results.Swee
         notes.append(results.diverged_note(name, "seed", dropped))
     claims = bartoldson2020_claims.claims(kept, config, layers, "".join(notes))
     return claims, bartoldson2020_figures.figures(kept, config, layers)
-
-
-def run(config: ml_collections.ConfigDict, progress: Callable[[str], Any] | None = None):
-    """The whole job: `run_sweeps` then `analyze`.
-
-    Returns:
-      ``(sweeps, claims, figures)``.
-    """
-    sweeps = run_sweeps(config, progress)
-    return sweeps, *analyze(config, sweeps)

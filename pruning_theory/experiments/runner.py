@@ -13,9 +13,10 @@ naming the differences. They are deleted once the run is finished.
 
 A grid shard's run (``Execution.grid_shard``) saves its slice of every sweep, ``sweeps.json``
 (its finished mark) and ``grid_shard.json``, but no claims; `merge` joins the shards'
-work directories into one and analyzes it. Experiments that support shards split their job
-into ``run_sweeps(config, progress) -> sweeps`` and ``analyze(config, sweeps) -> (claims,
-figures)``.
+work directories into one and analyzes it. An experiment is a module of this package with
+``validate_all(config)``, ``run_sweeps(config, progress) -> sweeps`` and ``analyze(config,
+sweeps) -> (claims, figures)`` (`REQUIRED`); the runner validates, runs the sweeps, then
+analyzes them, so a grid shard's sweeps can be analyzed after a merge.
 
 On several processes every process runs the sweeps; process 0 alone writes.
 """
@@ -44,13 +45,20 @@ GRID_SHARD = "grid_shard.json"
 CONFIG = "config.json"
 
 
+REQUIRED = ("validate_all", "run_sweeps", "analyze")
+
+
+def _is_experiment(module) -> bool:
+    return all(hasattr(module, name) for name in REQUIRED)
+
+
 def experiment_names() -> tuple[str, ...]:
-    """The experiments: modules of this package that define `run` and `validate_all`."""
+    """The experiments: modules of this package that define every function of `REQUIRED`."""
     package = importlib.import_module(PACKAGE)
     names = []
     for info in pkgutil.iter_modules(package.__path__):
         module = importlib.import_module(f"{PACKAGE}.{info.name}")
-        if hasattr(module, "run") and hasattr(module, "validate_all"):
+        if _is_experiment(module):
             names.append(info.name)
     return tuple(sorted(names))
 
@@ -65,22 +73,9 @@ def experiment_module(name: str):
     # Import only the named module, so one experiment never depends on another importing.
     if name in {info.name for info in pkgutil.iter_modules(package.__path__)}:
         module = importlib.import_module(f"{PACKAGE}.{name}")
-        if hasattr(module, "run") and hasattr(module, "validate_all"):
+        if _is_experiment(module):
             return module
     raise ValueError(f"unknown experiment {name!r}; expected one of {experiment_names()}")
-
-
-def _splits(module) -> bool:
-    """Whether an experiment separates running its sweeps from analyzing them."""
-    return hasattr(module, "run_sweeps") and hasattr(module, "analyze")
-
-
-def _require_split(module, name: str, what: str) -> None:
-    if not _splits(module):
-        raise ValueError(
-            f"experiment {name!r} has no run_sweeps/analyze pair, which {what} needs "
-            "(BUILD.md, 'Adding an experiment')"
-        )
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -165,7 +160,7 @@ def run(
 
     Raises:
       ValueError: for a bad config (before any compile), a workdir holding an unfinished run of
-        another config or grid shard, or a grid shard of an experiment that cannot be split.
+        another config or grid shard.
       FileExistsError: for a finished workdir without ``overwrite``.
       sweep.Preempted: when a stop was requested; the run resumes when started again.
     """
@@ -173,8 +168,6 @@ def run(
     module.validate_all(config)
     options = execution or sweep.Execution()
     shard = options.grid_shard
-    if shard is not None:
-        _require_split(module, config.experiment, "--grid_shard")
     marker = results.FINISHED_MARKER if shard is None else results.SWEEPS_MARKER
     directory = results.prepare_workdir(pathlib.Path(workdir), overwrite=overwrite, marker=marker)
     if overwrite:
@@ -191,12 +184,9 @@ def run(
     started = time.perf_counter()
     progress = sweep.print_progress if show_progress and distributed.is_writer() else None
     with sweep.execution(dataclasses.replace(options, checkpoint_dir=directory / CHECKPOINTS)):
-        if not _splits(module):
-            sweeps, claims, figures = module.run(config, progress=progress)
-        else:
-            sweeps = module.run_sweeps(config, progress=progress)
-            claims, figures = ([], {}) if shard is not None else (None, None)
-    if claims is None and distributed.is_writer():
+        sweeps = module.run_sweeps(config, progress=progress)
+    claims, figures = [], {}
+    if shard is None and distributed.is_writer():
         claims, figures = module.analyze(config, sweeps)
     document = {}
     if distributed.is_writer():
@@ -290,7 +280,6 @@ def merge(
         raise ValueError(f"the shards hold different sweeps: {sorted(set(names))}")
     config = ml_collections.ConfigDict(configs[0])
     module = experiment_module(config.experiment)
-    _require_split(module, config.experiment, "merge")
     module.validate_all(config)
     sweeps = {
         name: grid_shards.merge_results(

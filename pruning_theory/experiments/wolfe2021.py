@@ -38,7 +38,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from pruning_theory import greedy, models, ntk_models, sweep
+from pruning_theory import greedy, models, ntk_models, results, sweep
 from pruning_theory.config_overrides import with_overrides
 from pruning_theory.data import mnist, weighted
 from pruning_theory.experiments import wolfe2021_claims, wolfe2021_figures
@@ -441,28 +441,28 @@ def theory_summary(config: ml_collections.ConfigDict) -> dict[str, Any]:
     return {"label": theory.RECONSTRUCTION, "k_ref": k_ref, "by_num_train": rows}
 
 
-def run(config: ml_collections.ConfigDict, progress: Callable[[str], Any] | None = None):
-    """The whole wolfe2021 job: NTK sweep, width-k scratch baseline, practical MLP variant.
-
-    Returns:
-      ``(sweeps, claims, figures)``: named `SweepResult`s, the `Claim`s, named figures.
-    """
+def run_sweeps(
+    config: ml_collections.ConfigDict, progress: Callable[[str], Any] | None = None
+) -> dict[str, results.SweepResult]:
+    """Every sweep of the job: the NTK pre-training sweep with greedy selection (``metrics``),
+    the width-k networks from scratch (``scratch``) and the practical MLP variant
+    (``practical``), each where the config enables it."""
     validate_all(config)
     reporter = (lambda name: progress(name)) if progress else (lambda name: None)
-    main = run_sweep(config, reporter(NAME))
-    sweeps = {"metrics": main}
+    sweeps = {"metrics": run_sweep(config, reporter(NAME))}
     if config.baselines.scratch:
         sweeps["scratch"] = run_scratch(config, reporter("scratch"))
-    practical = None
     if config.practical.enabled:
-        practical = run_sweep(practical_config(config), reporter("practical"))
-        sweeps["practical"] = practical
+        sweeps["practical"] = run_sweep(practical_config(config), reporter("practical"))
+    return sweeps
+
+
+def analyze(config: ml_collections.ConfigDict, sweeps: dict[str, results.SweepResult]):
+    """Claims and figures from the sweeps of `run_sweeps` (t* vs log m, greedy vs baselines)."""
     summary = theory_summary(config)
+    practical = sweeps.get("practical")
     practical_pair = None if practical is None else (practical, practical_config(config))
-    claims = wolfe2021_claims.wolfe2021_claims(
-        main, sweeps.get("scratch"), practical_pair, config, summary
-    )
-    figures = wolfe2021_figures.figures(
-        main, sweeps.get("scratch"), practical_pair, config, summary
-    )
-    return sweeps, claims, figures
+    main, scratch = sweeps["metrics"], sweeps.get("scratch")
+    claims = wolfe2021_claims.wolfe2021_claims(main, scratch, practical_pair, config, summary)
+    figures = wolfe2021_figures.figures(main, scratch, practical_pair, config, summary)
+    return claims, figures

@@ -393,13 +393,3 @@ def analyze(config: ml_collections.ConfigDict, sweeps: dict[str, results.SweepRe
     note = " ".join(n.strip() for n in notes.values() if n)
     figures = yang2023_figures.figures(kept["metrics"], controls, companion, config, note)
     return claims, figures
-
-
-def run(config: ml_collections.ConfigDict, progress: Callable[[str], Any] | None = None):
-    """The whole yang2023 job: `run_sweeps` then `analyze`.
-
-    Returns:
-      ``(sweeps, claims, figures)``: named `SweepResult`s, the list of `Claim`s, named figures.
-    """
-    sweeps = run_sweeps(config, progress)
-    return sweeps, *analyze(config, sweeps)
