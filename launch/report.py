@@ -2,10 +2,11 @@ r"""Builds the reproduction report from finished work directories.
 
     python -m launch.report --workdirs=runs/yang2023,runs/wolfe2021 --out=runs/report
 
-Writes ``report.html`` (one self-contained page: figures embedded) and ``report.md`` with its
-figures beside it into ``--out``: per experiment the figures (theory overlaid), the claims
-table with verdicts, statistics, 95% CIs and theory values, the config, versions and wall
-times. Every work directory is checked before anything is written; an existing report is
+Writes into ``--out``: ``report.html`` (one self-contained page, figures embedded),
+``report.md`` with its figures beside it, and ``headline.md`` (the overview table, the first
+experiment's first figure and brief claims: what the README shows). Per experiment: the
+figures (theory overlaid), the claims table with verdicts, statistics, 95% CIs and theory
+values, the config, versions and wall times. Every work directory is checked before anything is written; an existing report is
 kept unless ``--overwrite``.
 """
 

@@ -27,6 +27,7 @@ from pruning_theory import results
 SPECS = "../shared/papers"
 HTML = "report.html"
 MARKDOWN = "report.md"
+HEADLINE = "headline.md"
 VERDICT_COLORS = {"holds": "#1b7837", "fails": "#b2182b", "inconclusive": "#8c6d1f"}
 
 
@@ -173,6 +174,45 @@ def _escape_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _overview(runs: Sequence[Run], link: str = "") -> list[str]:
+    """The table of experiments: verdict counts and wall time, linking to each section."""
+    lines = [
+        "| experiment | config | holds | fails | inconclusive | wall time |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        counts = run.verdict_counts()
+        lines.append(
+            f"| [{run.experiment}]({link}#{run.experiment}) | {run.claims['config']} | "
+            f"{counts['holds']} | {counts['fails']} | {counts['inconclusive']} | "
+            f"{_duration(_seconds(run))} |"
+        )
+    return lines
+
+
+def _brief(statement: str, limit: int = 120) -> str:
+    """A statement cut at a word boundary to about ``limit`` characters."""
+    if len(statement) <= limit:
+        return statement
+    return statement[:limit].rsplit(" ", 1)[0] + " ..."
+
+
+def _claims_table(run: Run, brief: bool = False) -> list[str]:
+    lines = [
+        "| id | verdict | statistic | 95% CI | theory | statement |",
+        "|---|---|---|---|---|---|",
+    ]
+    for claim in run.claims["claims"]:
+        verdict = claim["verdict"]
+        shown = verdict if verdict == "holds" else f"**{verdict}**"
+        statement = _brief(claim["statement"]) if brief else claim["statement"]
+        lines.append(
+            f"| {claim['id']} | {shown} | {_number(claim['statistic'])} | {_ci(claim)} | "
+            f"{_number(claim['theory'])} | {_escape_cell(statement)} |"
+        )
+    return lines
+
+
 def markdown_report(runs: Sequence[Run], title: str = "Reproduction report") -> str:
     """The report in markdown; figures are referenced as `figure_file` names beside it."""
     total = sum(_seconds(run) for run in runs)
@@ -183,38 +223,42 @@ def markdown_report(runs: Sequence[Run], title: str = "Reproduction report") -> 
         f"{_duration(total)}. Verdicts are fixed rules on 95% confidence intervals over seeds "
         f"(`holds` / `fails` / `inconclusive` at this scale); the specs are in {SPECS}/.",
         "",
-        "| experiment | config | holds | fails | inconclusive | wall time |",
-        "|---|---|---|---|---|---|",
+        *_overview(runs),
     ]
-    for run in runs:
-        counts = run.verdict_counts()
-        lines.append(
-            f"| [{run.experiment}](#{run.experiment}) | {run.claims['config']} | "
-            f"{counts['holds']} | {counts['fails']} | {counts['inconclusive']} | "
-            f"{_duration(_seconds(run))} |"
-        )
     for run in runs:
         lines += ["", f"## {run.experiment}", "", f"{run.title}.", "", _provenance(run), ""]
         for figure in run.figures:
             lines += [f"![{figure.stem}]({figure_file(run, figure)})", ""]
-        lines += [
-            f"Claims ({_counts_text(run)}):",
-            "",
-            "| id | verdict | statistic | 95% CI | theory | statement |",
-            "|---|---|---|---|---|---|",
-        ]
-        for claim in run.claims["claims"]:
-            verdict = claim["verdict"]
-            shown = verdict if verdict == "holds" else f"**{verdict}**"
-            lines.append(
-                f"| {claim['id']} | {shown} | {_number(claim['statistic'])} | {_ci(claim)} | "
-                f"{_number(claim['theory'])} | {_escape_cell(claim['statement'])} |"
-            )
+        lines += [f"Claims ({_counts_text(run)}):", "", *_claims_table(run)]
         lines += ["", "<details><summary>config</summary>", "", "```json"]
         lines += [_pretty(run.config), "```", "", "</details>"]
         if run.theory is not None:
             lines += ["", "<details><summary>theory values</summary>", "", "```json"]
             lines += [_pretty(run.theory), "```", "", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+def headline_markdown(runs: Sequence[Run], prefix: str = "") -> str:
+    """The overview table, then the first run's first figure and its claims in brief.
+
+    ``prefix`` is the path from where the text is shown to the report's directory (e.g.
+    ``docs/report/`` for a README at the repository root).
+    """
+    head = runs[0]
+    lines = [
+        *_overview(runs, link=f"{prefix}{MARKDOWN}"),
+        "",
+        f"{head.title}:",
+        "",
+    ]
+    if head.figures:
+        first = head.figures[0]
+        lines += [f"![{first.stem}]({prefix}{figure_file(head, first)})", ""]
+    lines += [*_claims_table(head, brief=True), ""]
+    lines.append(
+        f"Full statements, every figure, configs and theory values: [{prefix}{MARKDOWN}]"
+        f"({prefix}{MARKDOWN})."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -308,7 +352,8 @@ def write(
 ) -> pathlib.Path:
     """Reads every work directory, then writes the report into ``out``; returns the HTML path.
 
-    ``out`` receives ``report.html``, ``report.md`` and the figures (`figure_file` names).
+    ``out`` receives ``report.html``, ``report.md``, ``headline.md`` (`headline_markdown`) and
+    the figures (`figure_file` names).
     Nothing is written unless every work directory is a finished run.
 
     Raises:
@@ -331,5 +376,6 @@ def write(
         for figure in run.figures:
             shutil.copyfile(figure, out / figure_file(run, figure))
     results.atomic_write(out / MARKDOWN, markdown_report(runs, title).encode())
+    results.atomic_write(out / HEADLINE, headline_markdown(runs).encode())
     results.atomic_write(out / HTML, html_report(runs, title).encode())
     return out / HTML

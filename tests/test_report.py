@@ -49,6 +49,10 @@ def test_markdown_and_html_show_every_claim_figure_and_provenance(tmp_path):
     assert "![yang2023_curves](yang2023_curves.png)" in markdown
     assert '"p_lo": 0.7053' in markdown and "abc123" in markdown
     assert "Random pruning at initialization" in markdown  # the module's summary line
+    headline = report.headline_markdown(runs, prefix="docs/report/")
+    assert "| [wolfe2021](docs/report/report.md#wolfe2021) | cpu | 1 | 1 | 1 |" in headline
+    assert "![yang2023_curves](docs/report/yang2023_curves.png)" in headline
+    assert headline.count("| C1 | holds |") == 1  # the first run's claims only
 
     page = report.html_report(runs)
     uris = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
@@ -71,6 +75,7 @@ def test_cli_writes_report_with_figures_beside_the_markdown(tmp_path):
         workdirs[1] / "threshold.png"
     ).read_bytes()
     assert sorted(p.name for p in out.glob("*.png")) == sorted(referenced)
+    assert "(yang2023_curves.png)" in (out / "headline.md").read_text()
 
 
 @pytest.mark.parametrize(
