@@ -10,6 +10,7 @@ directory is refused unless ``--overwrite``.
 
 import pathlib
 
+import matplotlib
 from absl import app, flags, logging
 
 from pruning_theory.experiments import runner
@@ -23,6 +24,7 @@ flags.mark_flags_as_required(["workdirs", "workdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
+    matplotlib.use("Agg")  # a batch job: figures go to files, never to a display
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     workdir = pathlib.Path(_WORKDIR.value)

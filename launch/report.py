@@ -6,8 +6,8 @@ Writes into ``--out``: ``report.html`` (one self-contained page, figures embedde
 ``report.md`` with its figures beside it, and ``headline.md`` (the overview table, the first
 experiment's first figure and brief claims: what the README shows). Per experiment: the
 figures (theory overlaid), the claims table with verdicts, statistics, 95% CIs and theory
-values, the config, versions and wall times. Every work directory is checked before anything is written; an existing report is
-kept unless ``--overwrite``.
+values, the config, versions and wall times. Every work directory is checked before anything
+is written; an existing report is kept unless ``--overwrite``.
 """
 
 import pathlib

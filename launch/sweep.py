@@ -23,6 +23,7 @@ import sys
 import threading
 
 import jax
+import matplotlib
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -90,6 +91,7 @@ def start_distributed() -> None:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
+    matplotlib.use("Agg")  # a batch job: figures go to files, never to a display
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     if _COMPILATION_CACHE.value:

@@ -1,18 +1,19 @@
-"""Figures: measured means with seed CIs, theory overlaid (matplotlib, Agg backend)."""
+"""Figures: measured means with seed CIs, theory overlaid (matplotlib).
+
+The library leaves the backend to its caller: the command-line tools in ``launch/`` select
+Agg, notebooks keep their inline backend (figures saved with `save` are closed, so they are
+shown only where a notebook displays them).
+"""
 
 from __future__ import annotations
 
 import io
 import pathlib
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from pruning_theory import results  # noqa: E402
+from pruning_theory import results
 
 
 def band(ax, x, values, *, label: str, seed_axis: int = 0, **style) -> None:

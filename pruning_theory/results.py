@@ -91,8 +91,8 @@ class SweepResult:
         atomic_write(directory / f"{prefix}.csv", self.tidy_csv().encode())
 
     @classmethod
-    def load(cls, directory: pathlib.Path, prefix: str = "metrics") -> SweepResult:
-        with np.load(directory / f"{prefix}.npz") as npz:
+    def load(cls, directory: str | pathlib.Path, prefix: str = "metrics") -> SweepResult:
+        with np.load(pathlib.Path(directory) / f"{prefix}.npz") as npz:
 
             def group(tag: str) -> dict[str, np.ndarray]:
                 prefix_length = len(tag) + 1
