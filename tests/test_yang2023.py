@@ -37,8 +37,11 @@ def test_span_gd_equals_weight_space_gd(span_and_weights):
 
 def test_pruned_weights_never_move_and_get_zero_gradient(span_and_weights):
     for result in span_and_weights:
-        assert np.all(result.final["pruned_weight_drift"] == 0)
         assert np.all(result.final["pruned_gradient_max"] == 0)
+        assert np.all(result.final["pruned_weight_drift_ulps"] <= 2)
+        # ... while the kept ones do move: the drift is measured against an independent copy
+        # of the net at init, not against the trained net itself.
+        assert np.all(result.final["kept_weight_drift"] > 1e-4)
 
 
 def test_masks_keep_one_minus_p_and_are_nested_across_rates(span_and_weights):

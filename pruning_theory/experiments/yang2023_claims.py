@@ -20,6 +20,10 @@ from pruning_theory import results
 from pruning_theory.results import Claim, SweepResult
 from pruning_theory.theory import yang2023 as theory
 
+# S1: a pruned weight compared with the recomputed initialization may differ by float32
+# rounding (XLA can fuse the recomputation differently); a GD step would move it far more.
+MAX_RECOMPUTATION_ULPS = 2
+
 
 def _rates(result: SweepResult) -> np.ndarray:
     return np.asarray(result.axes["pruning_rate"], dtype=float)
@@ -43,15 +47,16 @@ def check_masks(result: SweepResult, config) -> Claim:
     sigma = np.sqrt(total * rates * (1 - rates))
     deviation = np.abs(kept - expected)
     z = np.where(sigma > 0, deviation / np.where(sigma > 0, sigma, 1), np.where(deviation, 1e9, 0))
-    drift = float(np.max(result.final["pruned_weight_drift"]))
+    drift = float(np.max(result.final["pruned_weight_drift_ulps"]))
     gradient = float(np.max(result.final["pruned_gradient_max"]))
     max_z = float(np.max(z))
-    holds = max_z <= 4 and drift == 0 and gradient == 0
+    holds = max_z <= 4 and drift <= MAX_RECOMPUTATION_ULPS and gradient == 0
     return Claim(
         "S1",
         f"Masks: kept counts within 4 binomial sigmas of (1-p) x {total} weights in every cell "
-        f"(max |z| = {max_z:.2f}); pruned weights moved by {drift:g}; pruned-weight gradient "
-        f"max {gradient:g}.",
+        f"(max |z| = {max_z:.2f}); pruned-weight gradient max {gradient:g} (must be exactly 0); "
+        f"pruned weights moved by at most {drift:g} float32 ulps of their initial value (at "
+        f"most {MAX_RECOMPUTATION_ULPS}: recomputing the initialization may round differently).",
         "holds" if holds else "fails",
         max_z,
     )
