@@ -183,7 +183,7 @@ def measure(case: Case, *, cell_counts: list[int], scaling_steps: int, peak: flo
         "grid_utilization": num_cells * work["total"] / grid.warm_s / peak,
     }
     if torch and case.torch_loop is not None:
-        _, torch_s = timing.timed(case.torch_loop, case.grid)
+        _, torch_s = timing.best_timed(case.torch_loop, case.grid)
         row.update(torch_s=torch_s, torch_over_grid=torch_s / grid.warm_s)
     scaling = []
     scaled_run = dict(num_steps=scaling_steps, log_every=scaling_steps // _NUM_LOGS)

@@ -147,3 +147,12 @@ def test_bench_rejects_unknown_case_before_compiling(tmp_path):
     command = [sys.executable, "-m", "launch.bench", "--cases=nope", f"--out={tmp_path}/x.md"]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert finished.returncode != 0 and "nope" in finished.stderr
+
+
+def test_best_timed_repeats_short_calls_and_keeps_the_fastest():
+    calls = []
+    out, best = timing.best_timed(lambda: calls.append(1) or len(calls), min_total_s=10.0)
+    assert len(calls) == 5 and out == 5 and best >= 0  # short: up to max_repeats calls
+    calls.clear()
+    timing.best_timed(lambda: calls.append(1), min_total_s=0.0)
+    assert len(calls) == 1  # long enough already: one call
