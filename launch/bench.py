@@ -38,7 +38,7 @@ from absl import app, flags
 from launch.configs import acharyya2021 as acharyya2021_configs
 from launch.configs import yang2023 as yang2023_configs
 from pruning_theory import sweep
-from pruning_theory.benchmarks import cells, flops, targets, timing
+from pruning_theory.benchmarks import cells, flops, phases, targets, timing
 from pruning_theory.experiments import acharyya2021, yang2023
 
 CASES = ("yang2023_span", "yang2023_weights", "acharyya2021")
@@ -185,6 +185,7 @@ def measure(case: Case, *, cell_counts: list[int], scaling_steps: int, peak: flo
     if torch and case.torch_loop is not None:
         _, torch_s = timing.best_timed(case.torch_loop, case.grid)
         row.update(torch_s=torch_s, torch_over_grid=torch_s / grid.warm_s)
+    row["phases"] = phases.phase_seconds(case.program, case.grid, num_steps=case.num_steps)
     scaling = []
     scaled_run = dict(num_steps=scaling_steps, log_every=scaling_steps // _NUM_LOGS)
     scaled_work = flops.cell_flops(case.program, case.grid, **scaled_run)["total"]
@@ -274,6 +275,21 @@ def markdown(report: dict) -> str:
             f"{per_step['yang2023_weights'] / per_step['yang2023_span']:.1f}x "
             "(span includes its one-off O(n^2 d) Gram set-up, amortized over its steps).",
         ]
+    lines += [
+        "",
+        "## Where the time goes: one data cell and its model cells, each phase timed alone",
+        "",
+        "| case | model cells | make_data s | init s | steps s | finalize s | steps share |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in report["cases"]:
+        p = r["phases"]
+        total = p["data"] + p["init"] + p["steps"] + p["finalize"]
+        lines.append(
+            f"| {r['case']} ({p['num_steps']} steps) | {p['model_cells']} | {p['data']:.3f} | "
+            f"{p['init']:.3f} | {p['steps']:.3f} | {p['finalize']:.3f} | "
+            f"{100 * p['steps'] / total:.0f}% |"
+        )
     lines += ["", "## CPU targets (issue 7), judged on the numbers above", ""]
     lines += ["| target | measured | verdict |", "|---|---|---|"]
     lines += [f"| {t} | {m} | {v} |" for t, m, v in targets.cpu_targets(report)]

@@ -4,6 +4,7 @@ Correctness of the harness only; no timing threshold is asserted (performance cl
 BENCHMARKS.md, measured by launch/bench.py).
 """
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from pruning_theory import sweep
-from pruning_theory.benchmarks import cells, flops, targets, timing
+from pruning_theory.benchmarks import cells, flops, phases, targets, timing
 
 
 def linear_program(dimension: int = 8) -> sweep.Program:
@@ -156,3 +157,12 @@ def test_best_timed_repeats_short_calls_and_keeps_the_fastest():
     calls.clear()
     timing.best_timed(lambda: calls.append(1), min_total_s=0.0)
     assert len(calls) == 1  # long enough already: one call
+
+
+def test_phases_time_each_part_of_a_sweep():
+    program = linear_program()
+    with_finalize = dataclasses.replace(program, finalize=lambda s, cell, data: {"n": s.sum()})
+    seconds = phases.phase_seconds(with_finalize, GRID, num_steps=6)
+    assert seconds["model_cells"] == 3 and seconds["num_steps"] == 6
+    assert all(seconds[k] > 0 for k in ("data", "init", "steps", "finalize"))
+    assert phases.phase_seconds(program, GRID, num_steps=6)["finalize"] == 0.0
