@@ -10,9 +10,9 @@ directory is refused unless ``--overwrite``.
 
 import pathlib
 
-import matplotlib
-from absl import app, flags, logging
+from absl import app, flags
 
+from launch import batch
 from pruning_theory.experiments import runner
 
 _WORKDIRS = flags.DEFINE_list("workdirs", None, "The grid shards' work directories.")
@@ -24,9 +24,7 @@ flags.mark_flags_as_required(["workdirs", "workdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    matplotlib.use("Agg")  # a batch job: figures go to files, never to a display
-    if not flags.FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+    batch.quiet_batch_job()
     workdir = pathlib.Path(_WORKDIR.value)
     document = runner.merge(_WORKDIRS.value, workdir, overwrite=_OVERWRITE.value)
     runner.print_summary(document, workdir)

@@ -23,10 +23,10 @@ import sys
 import threading
 
 import jax
-import matplotlib
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
+from launch import batch
 from pruning_theory import distributed, grid_shards, sweep
 from pruning_theory.experiments import runner
 
@@ -91,9 +91,7 @@ def start_distributed() -> None:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    matplotlib.use("Agg")  # a batch job: figures go to files, never to a display
-    if not flags.FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+    batch.quiet_batch_job()
     if _COMPILATION_CACHE.value:
         jax.config.update("jax_compilation_cache_dir", _COMPILATION_CACHE.value)
     stop = threading.Event()

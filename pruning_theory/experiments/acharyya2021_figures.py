@@ -30,13 +30,18 @@ def rule_errors(result: SweepResult, rule: str) -> np.ndarray:
     return result.final[f"ge_{rule}"]
 
 
+def _settings_by_noise(num_settings: int, num_noise: int, height: float):
+    """A figure with one row of axes per (M, K) setting and one column per noise level."""
+    return plt.subplots(
+        num_settings, num_noise, figsize=(6 * num_noise, height * num_settings), squeeze=False
+    )
+
+
 def pruning_curves(by_setting, summaries, config):
     """Error vs kept fraction of parameters for every rule, both noise levels, theory dashed."""
     names = list(by_setting)
     noise = np.asarray(config.grid.noise, dtype=float)
-    figure, axes = plt.subplots(
-        len(names), len(noise), figsize=(6 * len(noise), 4.5 * len(names)), squeeze=False
-    )
+    figure, axes = _settings_by_noise(len(names), len(noise), height=4.5)
     for row, name in enumerate(names):
         result, summary = by_setting[name], summaries[name]
         x = np.asarray(summary["kept_fraction"])
@@ -104,9 +109,7 @@ def ode_figure(odes, by_setting, config):
     """Error vs alpha: SGD (per seed and mean) against the ODE from the same initial state."""
     names = list(odes)
     noise = np.asarray(config.grid.noise, dtype=float)
-    figure, axes = plt.subplots(
-        len(names), len(noise), figsize=(6 * len(noise), 4.2 * len(names)), squeeze=False
-    )
+    figure, axes = _settings_by_noise(len(names), len(noise), height=4.2)
     for row, name in enumerate(names):
         ode_result, result = odes[name], by_setting[name]
         record = result.final["history_alpha"][0, 0]
