@@ -37,9 +37,10 @@ from absl import app, flags
 
 from launch.configs import acharyya2021 as acharyya2021_configs
 from launch.configs import yang2023 as yang2023_configs
-from pruning_theory import sweep
 from pruning_theory.benchmarks import cells, flops, phases, targets, timing
-from pruning_theory.experiments import acharyya2021, yang2023
+from pruning_theory.engine import sweep
+from pruning_theory.papers.acharyya2021 import experiment as acharyya2021
+from pruning_theory.papers.yang2023 import experiment as yang2023
 
 CASES = ("yang2023_span", "yang2023_weights", "acharyya2021")
 

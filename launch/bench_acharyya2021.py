@@ -19,10 +19,7 @@ import numpy as np
 from absl import app, flags
 
 from launch.configs import acharyya2021 as configs
-from pruning_theory import dpp
-from pruning_theory.experiments import acharyya2021 as experiment
-from pruning_theory.theory import acharyya2021 as theory
-from pruning_theory.theory import acharyya2021_ode as ode
+from pruning_theory.papers.acharyya2021 import dpp, experiment, ode, theory
 
 _ONLY = flags.DEFINE_list("only", ["sweep", "ode", "dpp"], "Benchmarks to run.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repeats of the ODE and DPP benchmarks.")

@@ -14,12 +14,10 @@ import numpy as np
 from absl import app, flags
 
 from launch.configs import bartoldson2020 as configs
-from pruning_theory import sweep
-from pruning_theory.experiments import (
-    bartoldson2020,
-    bartoldson2020_program,
-    bartoldson2020_setup,
-)
+from pruning_theory.engine import sweep
+from pruning_theory.papers.bartoldson2020 import experiment as bartoldson2020
+from pruning_theory.papers.bartoldson2020 import program as bartoldson2020_program
+from pruning_theory.papers.bartoldson2020 import setup as bartoldson2020_setup
 
 _VARIANT = flags.DEFINE_enum("variant", "cpu", ["tiny", "cpu"], "Config variant to time.")
 _EPOCHS = flags.DEFINE_integer("epochs", 3, "Epochs timed per program (>= 2).")

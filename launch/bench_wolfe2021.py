@@ -28,9 +28,9 @@ from absl import app, flags
 from flax import nnx
 
 from launch.configs import wolfe2021 as configs
-from pruning_theory import greedy, ntk_models
+from pruning_theory import runner
 from pruning_theory.data import mnist, weighted
-from pruning_theory.experiments import runner
+from pruning_theory.papers.wolfe2021 import greedy, ntk_models
 
 _WIDTH = flags.DEFINE_integer("width", 2000, "N, hidden neurons.")
 _NUM_TRAIN = flags.DEFINE_integer("num_train", 5000, "m, packaged MNIST images.")

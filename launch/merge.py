@@ -13,7 +13,7 @@ import pathlib
 from absl import app, flags
 
 from launch import batch
-from pruning_theory.experiments import runner
+from pruning_theory import runner
 
 _WORKDIRS = flags.DEFINE_list("workdirs", None, "The grid shards' work directories.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory of the merged run.")

@@ -27,8 +27,8 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from launch import batch
-from pruning_theory import distributed, grid_shards, sweep
-from pruning_theory.experiments import runner
+from pruning_theory import runner
+from pruning_theory.engine import distributed, grid_shards, sweep
 
 PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: stopped on request, state saved, rerun to resume
 

@@ -13,12 +13,13 @@ import pathlib
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pruning_theory import results
+from pruning_theory.claims import mean_ci
+from pruning_theory.workdir import atomic_write
 
 
 def band(ax, x, values, *, label: str, seed_axis: int = 0, **style) -> None:
     """Plots the mean over seeds with its 95% t-interval as a shaded band."""
-    mean, low, high = results.mean_ci(values, axis=seed_axis)
+    mean, low, high = mean_ci(values, axis=seed_axis)
     (line,) = ax.plot(x, mean, marker="o", markersize=3, label=label, **style)
     ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
 
@@ -50,4 +51,4 @@ def save(figure, path: pathlib.Path) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     plt.close(figure)
-    results.atomic_write(path, buffer.getvalue())
+    atomic_write(path, buffer.getvalue())

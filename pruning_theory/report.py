@@ -22,9 +22,10 @@ import shutil
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pruning_theory import results
+from pruning_theory.claims import VERDICTS
+from pruning_theory.workdir import FINISHED_MARKER, atomic_write
 
-SPECS = "../shared/papers"
+SPECS = "docs/papers"
 HTML = "report.html"
 MARKDOWN = "report.md"
 HEADLINE = "headline.md"
@@ -51,14 +52,14 @@ class Run:
     def title(self) -> str:
         """The experiment module's one-line summary (it names the paper), read without
         importing the module (and so JAX)."""
-        spec = importlib.util.find_spec(f"pruning_theory.experiments.{self.experiment}")
+        spec = importlib.util.find_spec(f"pruning_theory.papers.{self.experiment}.experiment")
         if spec is None or spec.origin is None:
             return self.experiment
         doc = ast.get_docstring(ast.parse(pathlib.Path(spec.origin).read_text()))
         return (doc or self.experiment).strip().splitlines()[0].rstrip(".")
 
     def verdict_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(results.VERDICTS, 0)
+        counts = dict.fromkeys(VERDICTS, 0)
         for claim in self.claims["claims"]:
             counts[claim["verdict"]] += 1
         return counts
@@ -74,10 +75,10 @@ def load_run(workdir: str | pathlib.Path) -> Run:
     directory = pathlib.Path(workdir)
     if not directory.is_dir():
         raise ValueError(f"workdir {str(directory)!r} does not exist")
-    marker = directory / results.FINISHED_MARKER
+    marker = directory / FINISHED_MARKER
     if not marker.exists():
         raise ValueError(
-            f"workdir {str(directory)!r} holds no finished run (no {results.FINISHED_MARKER}); "
+            f"workdir {str(directory)!r} holds no finished run (no {FINISHED_MARKER}); "
             "finish it first (rerun its launch.sweep command) or merge its grid shards"
         )
     for name in ("config.json", "run.json"):
@@ -375,7 +376,7 @@ def write(
     for run in runs:
         for figure in run.figures:
             shutil.copyfile(figure, out / figure_file(run, figure))
-    results.atomic_write(out / MARKDOWN, markdown_report(runs, title).encode())
-    results.atomic_write(out / HEADLINE, headline_markdown(runs).encode())
-    results.atomic_write(out / HTML, html_report(runs, title).encode())
+    atomic_write(out / MARKDOWN, markdown_report(runs, title).encode())
+    atomic_write(out / HEADLINE, headline_markdown(runs).encode())
+    atomic_write(out / HTML, html_report(runs, title).encode())
     return out / HTML

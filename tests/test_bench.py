@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pruning_theory import sweep
 from pruning_theory.benchmarks import cells, flops, phases, targets, timing
+from pruning_theory.engine import sweep
 
 
 def linear_program(dimension: int = 8) -> sweep.Program:

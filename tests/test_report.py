@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
-from pruning_theory import report, results
+from pruning_theory import report
+from pruning_theory.claims import Claim, claims_document
+from pruning_theory.workdir import FINISHED_MARKER, write_json
 
 MAGENTA = (1.0, 0.0, 1.0)
 
@@ -20,18 +22,16 @@ def fake_run(directory: pathlib.Path, experiment: str, color=MAGENTA) -> pathlib
     """A finished work directory as `runner.run` writes it, with one solid-color figure."""
     directory.mkdir(parents=True)
     claims = [
-        results.Claim("C1", "a | piped statement", "holds", 0.5, (0.4, 0.6), 0.45),
-        results.Claim("C2", "fails here", "fails", 1.25, None, None),
-        results.Claim("C3", "unsure", "inconclusive", -0.01, (-0.02, 0.003)),
+        Claim("C1", "a | piped statement", "holds", 0.5, (0.4, 0.6), 0.45),
+        Claim("C2", "fails here", "fails", 1.25, None, None),
+        Claim("C3", "unsure", "inconclusive", -0.01, (-0.02, 0.003)),
     ]
-    results.write_json(directory / "config.json", {"experiment": experiment, "grid": {"seed": [0]}})
-    results.write_json(directory / "run.json", {"seconds": 75.0, "git_commit": "abc123"})
-    results.write_json(directory / "theory.json", {"p_lo": 0.7052774801})
+    write_json(directory / "config.json", {"experiment": experiment, "grid": {"seed": [0]}})
+    write_json(directory / "run.json", {"seconds": 75.0, "git_commit": "abc123"})
+    write_json(directory / "theory.json", {"p_lo": 0.7052774801})
     pixels = np.broadcast_to(np.array(color, np.float32), (60, 80, 3))
     mpimg.imsave(directory / f"{experiment}_curves.png", np.ascontiguousarray(pixels))
-    results.write_json(
-        directory / results.FINISHED_MARKER, results.claims_document(experiment, "cpu", claims)
-    )
+    write_json(directory / FINISHED_MARKER, claims_document(experiment, "cpu", claims))
     return directory
 
 
@@ -102,7 +102,7 @@ def test_bad_workdirs_are_named_and_nothing_is_written(tmp_path, make, message):
 
 def _unfinished(tmp: pathlib.Path) -> pathlib.Path:
     directory = fake_run(tmp / "run", "yang2023")
-    (directory / results.FINISHED_MARKER).unlink()
+    (directory / FINISHED_MARKER).unlink()
     return directory
 
 

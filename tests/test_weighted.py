@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from pruning_theory import greedy, ntk_models
 from pruning_theory.data import weighted
+from pruning_theory.papers.wolfe2021 import greedy, ntk_models
 
 
 @pytest.mark.parametrize("normalization", ["sum", "mean"])

@@ -9,7 +9,7 @@ Variants: ``tiny`` (tests, seconds), ``cpu`` (the demo: 2 CPU cores, minutes; th
 --config.train.snapshot_steps="(0,1,2,4,8,16,32,64,128,256)"``, ``--config.greedy.replacement=False
 --config.greedy.num_candidates=50 --config.greedy.batch_size=128`` (official-code variant).
 
-Settings (spec shared/papers/wolfe2021.md; the knobs are recorded in config.json):
+Settings (spec docs/papers/wolfe2021.md; the knobs are recorded in config.json):
 * NTK two-layer net f(x) = (1/sqrt N) sum_r a_r relu(w_r . x) on l2-normalized MNIST, one-hot
   targets, squared loss, full-batch GD on W only, ``data.normalization = "mean"`` (the mean
   loss keeps one step size stable for every m; the summed L(0) = m L_mean(0) is still reported

@@ -6,7 +6,7 @@ Variants: ``tiny`` (tests, seconds), ``cpu`` (the demo: 2 CPU cores, minutes), `
 scale: d = 3e4, n = 50, m = 50, 32 seeds). Overrides: ``--config.grid.pruning_rate="(0,0.9)"``,
 ``--config.train.step_scaling=learning_rate`` etc. (grid axes are tuples).
 
-Defaults (shared/papers/yang2023.md): one-hot mu, sigma_p = 1, q = 3, sigma_0 = 0.01,
+Defaults (docs/papers/yang2023.md): one-hot mu, sigma_p = 1, q = 3, sigma_0 = 0.01,
 full-batch GD with eta = 0.1 for T = 200 steps scaled by 1 / (1 - p) (capped at 100 T).
 The cpu scale d = 1e4, n = 20, m = 40, ||mu|| = 20 was chosen before the claims were checked,
 from the reconstruction: p_lo ~ 0.70 > 0 (the dense net is in the harmful regime), d >= 10 n m

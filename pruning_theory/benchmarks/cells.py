@@ -16,8 +16,8 @@ from collections.abc import Mapping
 import jax
 import numpy as np
 
-from pruning_theory import distributed, layout, segment, sweep
 from pruning_theory.benchmarks import timing
+from pruning_theory.engine import distributed, layout, segment, sweep
 
 
 @dataclasses.dataclass(frozen=True)

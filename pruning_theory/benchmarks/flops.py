@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import jax
 import numpy as np
 
-from pruning_theory import sweep
+from pruning_theory.engine import sweep
 
 
 def _cost(function, *abstract_args) -> tuple[float, float]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from pruning_theory import sweep
 from pruning_theory.benchmarks import timing
+from pruning_theory.engine import sweep
 
 
 def phase_seconds(program: sweep.Program, grid: sweep.Grid, *, num_steps: int) -> dict:

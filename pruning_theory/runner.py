@@ -1,0 +1,357 @@
+"""Runs an experiment into a work directory: config, metrics, figures, claims (atomically).
+
+The work directory of a finished run holds ``config.json`` (the resolved config),
+``<sweep>.npz`` / ``<sweep>.csv`` (labelled metric arrays and a tidy table per sweep),
+``sweeps.json`` (the sweep names, written once every sweep is saved), ``<figure>.png``,
+``theory.json`` where the experiment has theory, ``run.json`` (wall time, versions, devices,
+git commit), ``claims.md`` and, written last as the mark of a finished run, ``claims.json``.
+A finished work directory is refused unless ``overwrite`` is set.
+
+While it runs, ``checkpoints/`` holds every sweep's checkpoint (`checkpoint`); rerunning the
+same config on the same work directory resumes from them, and a different config is refused,
+naming the differences. They are deleted once the run is finished.
+
+A grid shard's run (``Execution.grid_shard``) saves its slice of every sweep, ``sweeps.json``
+(its finished mark) and ``grid_shard.json``, but no claims; `merge` joins the shards'
+work directories into one and analyzes it. An experiment is an `experiment.Experiment`
+(registered in `experiment.REGISTRY`); the runner validates it once, runs its sweeps, then
+analyzes them, so a grid shard's sweeps can be analyzed after a merge.
+
+On several processes every process runs the sweeps; process 0 alone writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ml_collections
+
+from pruning_theory import experiment as experiments
+from pruning_theory import plots
+from pruning_theory.claims import claims_document, claims_markdown
+from pruning_theory.engine import distributed, grid_shards, sweep
+from pruning_theory.engine.results import SweepResult
+from pruning_theory.workdir import (
+    FINISHED_MARKER,
+    SWEEPS_MARKER,
+    atomic_write,
+    prepare_workdir,
+    write_json,
+)
+
+CHECKPOINTS = "checkpoints"
+GRID_SHARD = "grid_shard.json"
+CONFIG = "config.json"
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, Mapping):
+        flat = {}
+        for key, value in tree.items():
+            flat |= _flatten(value, f"{prefix}{key}.")
+        return flat
+    return {prefix[:-1]: tree}
+
+
+def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """``key: saved vs current`` for every leaf where two JSON configs differ."""
+    saved, current = _flatten(saved), _flatten(current)
+    keys = sorted(set(saved) | set(current))
+    missing = "(absent)"
+    return [
+        f"{key}: {saved.get(key, missing)!r} vs {current.get(key, missing)!r}"
+        for key in keys
+        if saved.get(key, missing) != current.get(key, missing)
+    ]
+
+
+def _config_json(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    return json.loads(config.to_json_best_effort())
+
+
+def _shard_json(shard: tuple[int, int] | None) -> dict[str, int] | None:
+    return None if shard is None else {"index": shard[0], "count": shard[1]}
+
+
+def _read_json(path: pathlib.Path) -> Any:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _describe_shard(shard: Mapping[str, int] | None) -> str:
+    return "the whole grid" if shard is None else f"grid shard {shard['index']}/{shard['count']}"
+
+
+def _check_same_job(directory: pathlib.Path, config, shard: tuple[int, int] | None) -> None:
+    """Refuses to resume a work directory that holds another config or grid shard."""
+    saved = _read_json(directory / CONFIG)
+    if saved is None:
+        return
+    differences = config_differences(saved, _config_json(config))
+    if differences:
+        raise ValueError(
+            f"workdir {str(directory)!r} holds an unfinished run of a different config "
+            f"(workdir vs this run: {'; '.join(differences)}); use another workdir or pass "
+            "--overwrite"
+        )
+    saved_shard = _read_json(directory / GRID_SHARD)
+    if saved_shard != _shard_json(shard):
+        raise ValueError(
+            f"workdir {str(directory)!r} holds an unfinished run of "
+            f"{_describe_shard(saved_shard)}, not {_describe_shard(_shard_json(shard))}; "
+            "use another workdir or pass --overwrite"
+        )
+
+
+def run(
+    config: ml_collections.ConfigDict,
+    workdir: str | pathlib.Path,
+    *,
+    overwrite: bool = False,
+    show_progress: bool = True,
+    execution: sweep.Execution | None = None,
+) -> dict[str, Any]:
+    """Validates, runs (or resumes) and saves an experiment; returns its claims document.
+
+    Args:
+      config: the resolved config.
+      workdir: the work directory; an unfinished run of the same config there is resumed.
+      overwrite: replace a finished (or different) run in ``workdir``.
+      show_progress: print a progress bar per sweep.
+      execution: devices, memory budget, checkpoint interval, grid shard, stop request; its
+        checkpoint directory is set here to ``workdir/checkpoints``.
+
+    Returns:
+      The claims document; for a grid shard, ``{"experiment", "config", "grid_shard",
+      "sweeps", "claims": []}``.
+
+    Raises:
+      ValueError: for a bad config (before any compile), a workdir holding an unfinished run of
+        another config or grid shard.
+      FileExistsError: for a finished workdir without ``overwrite``.
+      sweep.Preempted: when a stop was requested; the run resumes when started again.
+    """
+    experiment = experiments.get(config.experiment)
+    experiment.validate(config)
+    options = execution or sweep.Execution()
+    shard = options.grid_shard
+    marker = FINISHED_MARKER if shard is None else SWEEPS_MARKER
+    directory = prepare_workdir(pathlib.Path(workdir), overwrite=overwrite, marker=marker)
+    if overwrite:
+        _clear(directory)
+    else:
+        _check_same_job(directory, config, shard)
+    if distributed.is_writer():
+        for name in (FINISHED_MARKER, SWEEPS_MARKER):
+            (directory / name).unlink(missing_ok=True)
+        write_json(directory / CONFIG, _config_json(config))
+        if shard is not None:
+            write_json(directory / GRID_SHARD, _shard_json(shard))
+    distributed.barrier("workdir ready")
+    started = time.perf_counter()
+    progress = sweep.print_progress if show_progress and distributed.is_writer() else None
+    with sweep.execution(dataclasses.replace(options, checkpoint_dir=directory / CHECKPOINTS)):
+        sweeps = experiment.run_sweeps(config, progress=progress)
+    claims, figures = [], {}
+    if shard is None and distributed.is_writer():
+        claims, figures = experiment.analyze(config, sweeps)
+    document = {}
+    if distributed.is_writer():
+        _save_sweeps(directory, sweeps)
+        run_info = environment(time.perf_counter() - started, options)
+        if shard is None:
+            document = _write_analysis(directory, experiment, config, claims, figures, run_info)
+        else:
+            write_json(directory / "run.json", run_info)
+            document = {
+                "experiment": config.experiment,
+                "config": config.variant,
+                "grid_shard": f"{shard[0]}/{shard[1]}",
+                "sweeps": sorted(sweeps),
+                "claims": [],
+            }
+        shutil.rmtree(directory / CHECKPOINTS, ignore_errors=True)
+    distributed.barrier("run written")
+    return document
+
+
+def _clear(directory: pathlib.Path) -> None:
+    """Removes what a previous run left that a new one would otherwise resume or keep."""
+    if distributed.is_writer():
+        shutil.rmtree(directory / CHECKPOINTS, ignore_errors=True)
+        (directory / GRID_SHARD).unlink(missing_ok=True)
+    distributed.barrier("workdir cleared")
+
+
+def _save_sweeps(directory: pathlib.Path, sweeps: Mapping[str, SweepResult]) -> None:
+    for name, result in sweeps.items():
+        result.save(directory, prefix=name)
+    write_json(directory / SWEEPS_MARKER, {"sweeps": sorted(sweeps)})
+
+
+def _write_analysis(directory, experiment, config, claims, figures, run_info) -> dict[str, Any]:
+    """Figures, theory, run info and claims; ``claims.json`` last, as the finished mark."""
+    for name, figure in figures.items():
+        plots.save(figure, directory / f"{name}.png")
+    if experiment.theory is not None:
+        write_json(directory / "theory.json", experiment.theory(config))
+    write_json(directory / "run.json", run_info)
+    document = claims_document(config.experiment, config.variant, claims)
+    atomic_write(directory / "claims.md", claims_markdown(document).encode())
+    write_json(directory / FINISHED_MARKER, document)
+    return document
+
+
+def merge(
+    workdirs: Sequence[str | pathlib.Path],
+    workdir: str | pathlib.Path,
+    *,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Joins the work directories of every grid shard of a run, then analyzes the whole.
+
+    Args:
+      workdirs: one finished grid-shard work directory per shard, in any order.
+      workdir: the merged run's work directory.
+      overwrite: replace a finished run in ``workdir``.
+
+    Returns:
+      The claims document of the merged run.
+
+    Raises:
+      ValueError: naming the work directories, if one is not a finished grid shard, their
+        configs differ, or shards (cells) are missing or duplicated.
+      FileExistsError: for a finished ``workdir`` without ``overwrite``.
+    """
+    sources = [pathlib.Path(w) for w in workdirs]
+    if not sources:
+        raise ValueError("no grid-shard workdirs to merge")
+    for source in sources:
+        if not (source / SWEEPS_MARKER).exists() or not (source / GRID_SHARD).exists():
+            raise ValueError(
+                f"workdir {str(source)!r} is not a finished grid shard ({SWEEPS_MARKER} "
+                f"and {GRID_SHARD} expected)"
+            )
+    configs = [_read_json(source / CONFIG) for source in sources]
+    for source, other in zip(sources[1:], configs[1:], strict=True):
+        differences = config_differences(configs[0], other)
+        if differences:
+            raise ValueError(
+                f"workdirs {str(sources[0])!r} and {str(source)!r} hold different configs "
+                f"({'; '.join(differences)})"
+            )
+    shards = {source: _read_json(source / GRID_SHARD) for source in sources}
+    _check_shards_cover(shards)
+    names = [tuple(_read_json(source / SWEEPS_MARKER)["sweeps"]) for source in sources]
+    if len(set(names)) != 1:
+        raise ValueError(f"the shards hold different sweeps: {sorted(set(names))}")
+    config = ml_collections.ConfigDict(configs[0])
+    experiment = experiments.get(config.experiment)
+    experiment.validate(config)
+    sweeps = {
+        name: grid_shards.merge_results(
+            [SweepResult.load(source, name) for source in sources], name
+        )
+        for name in names[0]
+    }
+    directory = prepare_workdir(pathlib.Path(workdir), overwrite=overwrite)
+    started = time.perf_counter()
+    write_json(directory / CONFIG, configs[0])
+    _save_sweeps(directory, sweeps)
+    claims, figures = experiment.analyze(config, sweeps)
+    run_info = environment(time.perf_counter() - started, sweep.Execution())
+    run_info["merged_from"] = {str(s): _read_json(s / "run.json") for s in sources}
+    return _write_analysis(directory, experiment, config, claims, figures, run_info)
+
+
+def _check_shards_cover(shards: Mapping[pathlib.Path, Mapping[str, int]]) -> None:
+    counts = {int(shard["count"]) for shard in shards.values()}
+    if len(counts) != 1:
+        raise ValueError(f"the workdirs split the grid differently: {_describe(shards)}")
+    count = counts.pop()
+    by_index: dict[int, list[str]] = {}
+    for source, shard in shards.items():
+        by_index.setdefault(int(shard["index"]), []).append(str(source))
+    duplicated = {i: s for i, s in by_index.items() if len(s) > 1}
+    if duplicated:
+        raise ValueError(
+            "duplicated grid shards: "
+            + "; ".join(f"{i}/{count} in {s}" for i, s in sorted(duplicated.items()))
+        )
+    missing = sorted(set(range(count)) - set(by_index))
+    if missing:
+        raise ValueError(
+            f"missing grid shards {[f'{i}/{count}' for i in missing]} (have {_describe(shards)})"
+        )
+
+
+def _describe(shards: Mapping[pathlib.Path, Mapping[str, int]]) -> str:
+    return ", ".join(f"{s}: {v['index']}/{v['count']}" for s, v in shards.items())
+
+
+def git_commit() -> str:
+    """The commit of the code that runs, with ``-dirty`` for local changes, or "unknown"."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if head.returncode:
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
+
+
+def environment(seconds: float, options: sweep.Execution | None = None) -> dict[str, Any]:
+    """What produced a run: wall time, library versions, devices, processes, git commit."""
+    import flax
+    import jax
+    import optax
+    import orbax.checkpoint
+
+    options = options or sweep.Execution()
+    devices = jax.devices() if options.devices is None else list(options.devices)
+    shard = options.grid_shard
+    return {
+        "seconds": round(seconds, 1),
+        "versions": {
+            "jax": jax.__version__,
+            "flax": flax.__version__,
+            "optax": optax.__version__,
+            "orbax_checkpoint": orbax.checkpoint.__version__,
+        },
+        "devices": {"kind": devices[0].device_kind, "count": len(devices)},
+        "processes": jax.process_count(),
+        "git_commit": git_commit(),
+        "memory_budget_bytes": options.memory_budget_bytes,
+        "grid_shard": None if shard is None else f"{shard[0]}/{shard[1]}",
+    }
+
+
+def print_summary(document: dict[str, Any], workdir: pathlib.Path, stream=sys.stdout) -> None:
+    if "grid_shard" in document:
+        stream.write(
+            f"\nGrid shard {document['grid_shard']} of {document['experiment']}: sweeps "
+            f"{', '.join(document['sweeps'])} saved in {workdir}; join the shards with "
+            "python -m launch.merge --workdirs=... --workdir=...\n"
+        )
+        return
+    stream.write("\n" + claims_markdown(document))
+    figures = sorted(str(p) for p in pathlib.Path(workdir).glob("*.png"))
+    stream.write(f"\nWork directory: {workdir}\n")
+    stream.write("Figures: " + ", ".join(figures) + "\n")

@@ -1,1 +1,0 @@
-"""Closed forms and dynamics of the papers, kept apart from simulation."""
