@@ -1,9 +1,11 @@
-# The two quick-start commands: `make demo` (the main job) and `make test`.
-# Each creates the virtual environment .venv on first use.
+# The quick-start commands: `make demo` (the main job), `make smoke` (the same job at the tiny
+# scale, about a minute), `make test` (the full suite, as CI runs it) and `make test-fast` (the
+# suite without the tests marked slow). Each creates the virtual environment .venv on first use.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 WORKDIR ?= runs/yang2023_cpu_$(shell date +%Y%m%d_%H%M%S)
+SMOKE_WORKDIR ?= runs/yang2023_tiny_$(shell date +%Y%m%d_%H%M%S)
 # `make reproduce`: the four experiments at the cpu scale, then one report over them.
 EXPERIMENTS := yang2023 acharyya2021 wolfe2021 bartoldson2020
 REPRODUCE_DIR ?= runs/reproduce_$(shell date +%Y%m%d_%H%M%S)
@@ -11,7 +13,7 @@ comma := ,
 empty :=
 space := $(empty) $(empty)
 
-.PHONY: demo reproduce test lint clean
+.PHONY: demo smoke reproduce test test-fast lint clean
 
 $(BIN)/activate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +23,9 @@ $(BIN)/activate: pyproject.toml
 
 demo: $(BIN)/activate
 	$(BIN)/python -m launch.sweep --config=launch/configs/yang2023.py:cpu --workdir=$(WORKDIR)
+
+smoke: $(BIN)/activate
+	$(BIN)/python -m launch.sweep --config=launch/configs/yang2023.py:tiny --workdir=$(SMOKE_WORKDIR)
 
 reproduce: $(BIN)/activate
 	for experiment in $(EXPERIMENTS); do \
@@ -36,5 +41,28 @@ test: $(BIN)/activate
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -n 2
 
+test-fast: $(BIN)/activate
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -n 2 -m "not slow"
+
 clean:
 	rm -rf $(VENV) runs
+
+# `make bench-phases`: where each cpu job's time goes (compile, data, init, steps, finalize,
+# analysis, figures; BENCHMARKS.md). Run it on an idle machine: it records the load average.
+# Cold compiles unless BENCH_CACHE names a persistent compilation cache directory.
+BENCH_CONFIGS ?= yang2023:cpu,yang2023:cpu_mechanism,acharyya2021:cpu,wolfe2021:cpu,bartoldson2020:cpu
+BENCH_CACHE ?=
+.PHONY: bench-phases bench-gpu-costs
+bench-phases: $(BIN)/activate
+	$(BIN)/python -m launch.bench --phases --configs=$(BENCH_CONFIGS) \
+	  --compilation_cache_dir=$(BENCH_CACHE) --out=runs/bench/phases.md --json=runs/bench/phases.json
+
+# `make bench-gpu-costs`: each gpu config's FLOPs, bytes and expected H100 time, on paper.
+# (acharyya2021's ODEs run outside the engine, so they are not priced; they are off here
+# because they fail on the dry run's empty grid shards.)
+bench-gpu-costs: $(BIN)/activate
+	$(BIN)/python -m launch.bench --gpu_costs \
+	  --configs=yang2023:gpu,acharyya2021:gpu+ode.enabled=False,wolfe2021:gpu,bartoldson2020:gpu \
+	  --out=runs/bench/gpu_costs.md --json=runs/bench/gpu_costs.json

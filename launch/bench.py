@@ -14,6 +14,16 @@ steps and no step scaling, so that every cell does the same work) it measures in
   analysis of one cell's init, step and metrics) and its ratio to the float32 matmul peak
   measured in this process, against the number of cells.
 
+Two other reports, each over whole configs of any paper (``--configs=paper:variant,...``):
+
+    python -m launch.bench --phases --configs=yang2023:cpu,acharyya2021:cpu     # item 1
+    python -m launch.bench --gpu_costs --configs=yang2023:gpu,wolfe2021:gpu     # item 4
+
+``--phases`` runs each job whole and tabulates where its time goes (`launch.bench_phases`);
+``--gpu_costs`` prices each sweep of a config on an H100 from XLA's cost analysis without
+training (`launch.bench_roofline`). Both write ``runs/bench/<report>.md`` and ``.json`` unless
+``--out`` / ``--json`` are given.
+
 Cases: ``yang2023_span`` and ``yang2023_weights`` (the two `train.parametrization`s: exact
 O(n^2) span GD and plain weight-space GD), ``acharyya2021`` (online SGD of the (M, K) = (2, 6)
 committee; training only, the post-training pruning analysis left out).
@@ -25,9 +35,7 @@ import dataclasses
 import datetime
 import json
 import math
-import os
 import pathlib
-import platform
 import sys
 from collections.abc import Callable
 
@@ -35,10 +43,11 @@ import jax
 import numpy as np
 from absl import app, flags
 
+from launch import bench_phases, bench_roofline
 from launch.configs import acharyya2021 as acharyya2021_configs
 from launch.configs import yang2023 as yang2023_configs
+from pruning_theory import engine
 from pruning_theory.benchmarks import cells, flops, phases, targets, timing
-from pruning_theory.engine import sweep
 from pruning_theory.papers.acharyya2021 import experiment as acharyya2021
 from pruning_theory.papers.yang2023 import experiment as yang2023
 
@@ -57,6 +66,18 @@ _SCALING_FRACTION = flags.DEFINE_float(
 )
 _TORCH = flags.DEFINE_bool("torch", True, "Time the PyTorch loop (needs the bench extra).")
 _MATMUL_SIZE = flags.DEFINE_integer("matmul_size", 2048, "Side of the peak-matmul operands.")
+_PHASES = flags.DEFINE_bool(
+    "phases", False, "Profile whole jobs instead (--configs; launch/bench_phases.py)."
+)
+_GPU_COSTS = flags.DEFINE_bool(
+    "gpu_costs", False, "Price configs on an H100 instead (--configs; launch/bench_roofline.py)."
+)
+_CONFIGS = flags.DEFINE_list("configs", [], "paper:variant,... for --phases and --gpu_costs.")
+_WORKDIR = flags.DEFINE_string("workdir", "", "--phases: keep the runs here ('' for a temp dir).")
+_SPLIT = flags.DEFINE_bool("split", True, "--phases: split each sweep into data/init/steps/...")
+_COMPILATION_CACHE = flags.DEFINE_string(
+    "compilation_cache_dir", "", "JAX's persistent compilation cache ('' for none: cold compiles)."
+)
 _NUM_LOGS = 4
 
 
@@ -66,11 +87,11 @@ class Case:
 
     name: str
     config: str
-    program: sweep.Program
-    grid: sweep.Grid
+    program: engine.Program
+    grid: engine.Grid
     num_steps: int
-    scaled_grid: Callable[[int], sweep.Grid]
-    torch_loop: Callable[[sweep.Grid], list[float]] | None
+    scaled_grid: Callable[[int], engine.Grid]
+    torch_loop: Callable[[engine.Grid], list[float]] | None
 
 
 def _split(num_cells: int, inner: int) -> tuple[int, int]:
@@ -87,12 +108,12 @@ def _yang2023_case(parametrization: str, scale: str, steps: int) -> Case:
     yang2023.validate(config)
     program, grid = yang2023.program_and_grid(config)
 
-    def scaled(num_cells: int) -> sweep.Grid:
+    def scaled(num_cells: int) -> engine.Grid:
         seeds, rates = _split(num_cells, 16)
         axes = {"seed": tuple(range(seeds)), "pruning_rate": tuple(np.linspace(0, 0.99, rates))}
-        return sweep.Grid(axes, data_axes=("seed",))
+        return engine.Grid(axes, data_axes=("seed",))
 
-    def torch_loop(grid: sweep.Grid) -> list[float]:
+    def torch_loop(grid: engine.Grid) -> list[float]:
         from pruning_theory.benchmarks import torch_reference
 
         data, model = config.data, config.model
@@ -127,14 +148,14 @@ def _acharyya2021_case(scale: str, steps: int) -> Case:
     acharyya2021.validate(config)
     setting = acharyya2021.settings(config)[config.main_setting]
     program = dataclasses.replace(acharyya2021.make_program(config, setting), finalize=None)
-    grid = sweep.Grid(dict(config.grid), data_axes=("seed",))
+    grid = engine.Grid(dict(config.grid), data_axes=("seed",))
 
-    def scaled(num_cells: int) -> sweep.Grid:
+    def scaled(num_cells: int) -> engine.Grid:
         seeds, noises = _split(num_cells, 4)
         axes = {"seed": tuple(range(seeds)), "noise": tuple(np.linspace(0, 0.5, noises))}
-        return sweep.Grid(axes, data_axes=("seed",))
+        return engine.Grid(axes, data_axes=("seed",))
 
-    def torch_loop(grid: sweep.Grid) -> list[float]:
+    def torch_loop(grid: engine.Grid) -> list[float]:
         from pruning_theory.benchmarks import torch_reference
 
         return torch_reference.committee_online_sgd(
@@ -208,28 +229,6 @@ def measure(case: Case, *, cell_counts: list[int], scaling_steps: int, peak: flo
     row["scaling_steps"] = scaling_steps
     row["scaling"] = scaling
     return row
-
-
-def machine() -> dict:
-    model = "unknown"
-    cpuinfo = pathlib.Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [
-            line.split(":", 1)[1].strip()
-            for line in cpuinfo.read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        model = names[0] if names else model
-    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    return {
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in jax.devices()],
-        "cpu_model": model,
-        "cpu_count": os.cpu_count(),
-        "memory_gib": round(pages / 2**30, 1),
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-    }
 
 
 def markdown(report: dict) -> str:
@@ -314,9 +313,35 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def report_mode() -> bool:
+    """Runs ``--phases`` or ``--gpu_costs`` if one is set (True), else nothing (False)."""
+    if not (_PHASES.value or _GPU_COSTS.value):
+        return False
+    if _PHASES.value and _GPU_COSTS.value:
+        raise ValueError("--phases and --gpu_costs are separate runs; pass one of them")
+    module, name = (bench_phases, "phases") if _PHASES.value else (bench_roofline, "gpu_costs")
+    out = _OUT.value if _OUT.present else f"runs/bench/{name}.md"
+    json_path = _JSON.value if _JSON.present else f"runs/bench/{name}.json"
+    if _PHASES.value:
+        bench_phases.load_configs(_CONFIGS.value)  # a bad spec fails before any compile
+        report = bench_phases.run(
+            _CONFIGS.value, workdir=_WORKDIR.value, split=_SPLIT.value, out=out, json_path=json_path
+        )
+    else:
+        report = bench_roofline.run(_CONFIGS.value, out=out, json_path=json_path)
+    text = module.markdown(report)
+    bench_phases.write_reports(text, report, out, json_path)
+    print(text)
+    return True
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
+    if _COMPILATION_CACHE.value:
+        jax.config.update("jax_compilation_cache_dir", _COMPILATION_CACHE.value)
+    if report_mode():
+        return
     unknown = sorted(set(_CASES.value) - set(CASES))
     if unknown:
         raise ValueError(f"--cases {unknown} are not among {CASES}")
@@ -346,7 +371,7 @@ def main(argv):
     report = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python -m launch.bench " + " ".join(sys.argv[1:]),
-        "machine": machine(),
+        "machine": timing.machine(),
         "load_start": [round(x, 2) for x in timing.load_average()],
         "matmul_size": _MATMUL_SIZE.value,
     }

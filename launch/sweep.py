@@ -12,13 +12,23 @@ with ``python -m launch.merge``); ``--distributed`` joins a multi-process run th
 ``jax.distributed`` (explicit ``--coordinator_address/--num_processes/--process_id``, or
 detected on TPU slices and SLURM).
 
-SIGTERM makes the run save at the next segment boundary and exit with status 75
-(`PREEMPTED_EXIT_CODE`); rerun the same command to resume.
+SIGTERM is handled from the first line (`launch.preemption`): during start-up the run exits
+with status 75 (`PREEMPTED_EXIT_CODE`) at once, nothing written; during the sweeps it saves at
+the next segment boundary and exits 75; rerun the same command to resume. Once every sweep is
+saved, the analysis (seconds) finishes and the run exits 0. Every other failure is one line,
+``error: ...`` (exit status 2 for a bad command line or config, 1 otherwise; `launch.cli`);
+``--verbose`` adds the traceback. A second run on a work directory in use is refused.
 """
+
+# SIGTERM is handled from the first line, before the slow imports:
+# ruff: noqa: E402
+from launch import preemption
+
+if __name__ == "__main__":
+    preemption.exit_on_sigterm()
 
 import os
 import pathlib
-import signal
 import sys
 import threading
 
@@ -26,11 +36,11 @@ import jax
 from absl import app, flags
 from ml_collections import config_flags
 
-from launch import batch
-from pruning_theory import runner
-from pruning_theory.engine import distributed, grid_shards, sweep
+from launch import batch, cli
+from pruning_theory import engine, runner
+from pruning_theory.engine import distributed, grid_shards
 
-PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: stopped on request, state saved, rerun to resume
+PREEMPTED_EXIT_CODE = preemption.PREEMPTED_EXIT_CODE
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file:variant.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for results, figures and claims.")
@@ -58,8 +68,9 @@ _COMPILATION_CACHE = flags.DEFINE_string(
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-def execution_options(stop: threading.Event) -> sweep.Execution:
-    """The `sweep.Execution` the flags ask for.
+def execution_options(stop: threading.Event) -> engine.Execution:
+    """The `engine.Execution` the flags ask for (the runner adds the checkpoint folder and the
+    progress bars, and passes it to the experiment).
 
     Raises:
       ValueError: naming a bad flag value.
@@ -68,7 +79,7 @@ def execution_options(stop: threading.Event) -> sweep.Execution:
     if budget is not None and not budget > 0:
         raise ValueError(f"--memory_budget_mb must be positive, got {budget}")
     shard = None if _GRID_SHARD.value is None else grid_shards.parse_grid_shard(_GRID_SHARD.value)
-    return sweep.Execution(
+    return engine.Execution(
         memory_budget_bytes=None if budget is None else int(budget * 2**20),
         checkpoint_interval_s=_CHECKPOINT_INTERVAL_S.value,
         grid_shard=shard,
@@ -89,19 +100,25 @@ def start_distributed() -> None:
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}")
+    stop = threading.Event()
     batch.quiet_batch_job()
+    with cli.usage_errors():
+        if len(argv) > 1:
+            raise ValueError(f"unexpected arguments {argv[1:]}")
+        config = _CONFIG.value  # a config file that failed to load raises here
+        options = execution_options(stop)
+        # Before validation: importing an experiment may touch JAX (module-level arrays), and
+        # jax.distributed must start before anything does.
+        start_distributed()
+        runner.validate(config)
     if _COMPILATION_CACHE.value:
         jax.config.update("jax_compilation_cache_dir", _COMPILATION_CACHE.value)
-    stop = threading.Event()
-    options = execution_options(stop)
-    start_distributed()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     workdir = pathlib.Path(_WORKDIR.value)
+    preemption.stop_on_sigterm(stop)
     try:
-        document = runner.run(_CONFIG.value, workdir, overwrite=_OVERWRITE.value, execution=options)
-    except sweep.Preempted as stopped:
+        with cli.runtime_errors(passing=(engine.Preempted,)):
+            document = runner.run(config, workdir, overwrite=_OVERWRITE.value, execution=options)
+    except engine.Preempted as stopped:
         sys.stderr.write(
             f"\nStopped on request ({stopped}); the state is saved in {workdir}. Rerun the same "
             "command to resume.\n"
@@ -112,4 +129,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -31,7 +31,10 @@ class Experiment(NamedTuple):
       name: the registry name, also ``config.experiment``.
       validate: raises ValueError naming the bad value; called once per run, before any
         compile.
-      run_sweeps: ``(config, progress) -> {sweep name: SweepResult}``, the training grids.
+      run_sweeps: ``(config, execution) -> {sweep name: SweepResult}``, the training grids;
+        ``execution`` (an `engine.Execution`: devices, memory budget, checkpoints, grid
+        shard, stop request, progress) goes to every ``engine.run_program`` call, each with
+        its own sweep ``name``.
       analyze: ``(config, sweeps) -> (claims, figures)``; a pure function of the sweeps, so it
         can also be evaluated on a subset of the seeds.
       theory: ``config -> dict`` of theory values written to ``theory.json``, or None.

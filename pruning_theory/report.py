@@ -1,11 +1,16 @@
 """The reproduction report: finished work directories as one HTML page and one markdown file.
 
-A finished work directory (`experiments.runner.run`) holds ``claims.json``, ``config.json``,
+A finished work directory (`runner.run`) holds ``claims.json``, ``config.json``,
 ``run.json``, optionally ``theory.json``, and its figures as PNGs. `load_run` reads one,
 `html_report` renders runs as a self-contained page (figures embedded as base64 data URIs, no
 external files or scripts) and `markdown_report` as markdown whose figures are files next to
 it (`figure_file` names them); `write` does both into one directory. Nothing is recomputed:
-the report shows what was measured.
+the report shows what was measured. Only claims of kind ``claim`` are counted; each claim shows
+its two seed halves beside all seeds (split-half replication, `claims.replicated_analysis`)
+and those not replicated are marked. `compare` sets two runs of one experiment (two machines,
+two commits) side by side, claim by claim, and lists the verdicts that changed. Work
+directories are untrusted input (`report_inputs`): only regular files inside them are read,
+names are checked, markdown text is escaped, and nothing is written outside ``out``.
 """
 
 from __future__ import annotations
@@ -18,17 +23,41 @@ import html
 import importlib.util
 import json
 import pathlib
-import shutil
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from pruning_theory.claims import VERDICTS
+from pruning_theory.claims import (
+    KIND_TITLES,
+    KINDS,
+    SPLIT_RULE,
+    format_ci,
+    format_number,
+    half_text,
+    kind_sections,
+    split_text,
+    summarize,
+    tally_text,
+)
+from pruning_theory.report_inputs import (
+    check_claims,
+    escape_markdown,
+    fence,
+    markdown_safe,
+    read_json,
+    read_regular,
+)
+from pruning_theory.report_inputs import figures as plain_figures
 from pruning_theory.workdir import FINISHED_MARKER, atomic_write
 
 SPECS = "docs/papers"
+_COUNTING = (
+    "Only claims (findings about a paper) are counted; sanity checks (true by construction) and "
+    "exploratory rows (hypotheses formed after seeing the data) are shown apart."
+)
 HTML = "report.html"
 MARKDOWN = "report.md"
 HEADLINE = "headline.md"
+COMPARE = "compare.md"
 VERDICT_COLORS = {"holds": "#1b7837", "fails": "#b2182b", "inconclusive": "#8c6d1f"}
 
 
@@ -58,43 +87,57 @@ class Run:
         doc = ast.get_docstring(ast.parse(pathlib.Path(spec.origin).read_text()))
         return (doc or self.experiment).strip().splitlines()[0].rstrip(".")
 
-    def verdict_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(VERDICTS, 0)
-        for claim in self.claims["claims"]:
-            counts[claim["verdict"]] += 1
-        return counts
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """The tallies per kind (`claims.summarize`); only kind ``claim`` counts."""
+        return summarize(self.claims["claims"])
 
 
 def load_run(workdir: str | pathlib.Path) -> Run:
     """Reads a finished work directory.
 
+    Only regular files directly inside the directory are read (`report_inputs`): a symlinked
+    file is refused, a symlinked or oddly named figure left out.
+
     Raises:
       ValueError: naming the directory if it does not exist, is unfinished (no
-        ``claims.json``), is a grid shard (merge it first) or lacks ``config.json``/``run.json``.
+        ``claims.json``), is a grid shard (merge it first) or lacks ``config.json``/``run.json``;
+        naming the file if one is a symlink, not valid JSON, or a claims document with invalid
+        names, verdicts or numbers.
     """
     directory = pathlib.Path(workdir)
     if not directory.is_dir():
         raise ValueError(f"workdir {str(directory)!r} does not exist")
-    marker = directory / FINISHED_MARKER
+    root = directory.resolve()  # the directory itself may be a link; what is inside may not
+    marker = root / FINISHED_MARKER
     if not marker.exists():
         raise ValueError(
             f"workdir {str(directory)!r} holds no finished run (no {FINISHED_MARKER}); "
             "finish it first (rerun its launch.sweep command) or merge its grid shards"
         )
     for name in ("config.json", "run.json"):
-        if not (directory / name).exists():
+        if not (root / name).exists():
             raise ValueError(f"workdir {str(directory)!r} has no {name}")
-    theory = directory / "theory.json"
-    finished = datetime.datetime.fromtimestamp(marker.stat().st_mtime, datetime.UTC)
+    theory = root / "theory.json"
+    claims = read_json(marker)
+    check_claims(claims, marker)
+    finished = datetime.datetime.fromtimestamp(marker.lstat().st_mtime, datetime.UTC)
     return Run(
         workdir=directory,
-        claims=json.loads(marker.read_text()),
-        config=json.loads((directory / "config.json").read_text()),
-        run_info=json.loads((directory / "run.json").read_text()),
-        theory=json.loads(theory.read_text()) if theory.exists() else None,
-        figures=tuple(sorted(directory.glob("*.png"))),
+        claims=claims,
+        config=read_json(root / "config.json"),
+        run_info=read_json(root / "run.json"),
+        theory=read_json(theory) if theory.exists() or theory.is_symlink() else None,
+        figures=plain_figures(root),
         finished=finished.strftime("%Y-%m-%d %H:%M UTC"),
     )
+
+
+def _for_markdown(run: Run) -> Run:
+    """The run with every free text of its claims and run info escaped for markdown
+    (`report_inputs.escape_markdown`); the names checked on loading stay as they are."""
+    claims = {**markdown_safe(run.claims), "experiment": run.experiment}
+    claims["config"] = run.claims["config"]
+    return dataclasses.replace(run, claims=claims, run_info=markdown_safe(run.run_info))
 
 
 def check_distinct(runs: Sequence[Run]) -> None:
@@ -121,15 +164,6 @@ def figure_file(run: Run, figure: pathlib.Path) -> str:
     return f"{stem}.png"
 
 
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
-
-
-def _ci(claim: Mapping[str, Any]) -> str:
-    ci = claim["ci"]
-    return "-" if ci is None else f"[{_number(ci[0])}, {_number(ci[1])}]"
-
-
 def _seconds(run: Run) -> float:
     return float(run.run_info.get("seconds", 0.0))
 
@@ -146,6 +180,7 @@ def _provenance(run: Run) -> str:
     return (
         f"config `{run.claims['config']}`, wall time {_duration(_seconds(run))}, "
         f"{devices.get('count', '?')} x {devices.get('kind', '?')}, "
+        f"CPU {info.get('cpu', 'unrecorded')}, XLA_FLAGS '{info.get('xla_flags', '')}', "
         f"{info.get('processes', 1)} process(es), {versions}; commit "
         f"{info.get('git_commit', 'unknown')}; finished {run.finished}; work directory "
         f"{run.workdir}"
@@ -153,7 +188,38 @@ def _provenance(run: Run) -> str:
 
 
 def _counts_text(run: Run) -> str:
-    return ", ".join(f"{count} {verdict}" for verdict, count in run.verdict_counts().items())
+    return tally_text(run.summary()["claim"])
+
+
+def _with_replicated(tally: Mapping[str, Any], verdict: str) -> str:
+    """``3 (2 rep.)``: a verdict's count and how many of them replicated."""
+    return f"{tally[verdict]} ({tally['replicated'][verdict]} rep.)"
+
+
+def _overview_cells(run: Run) -> list[str]:
+    """Per run: holds, fails, inconclusive (claims only, replicated in brackets), the claims
+    not replicated, and the sanity checks and exploratory rows apart."""
+    summary = run.summary()
+    claims, sanity = summary["claim"], summary["sanity"]
+    return [
+        *(_with_replicated(claims, verdict) for verdict in ("holds", "fails", "inconclusive")),
+        ", ".join(claims["not_replicated"]) or "-",
+        f"{sanity['holds']}/{sanity['count']} hold" if sanity["count"] else "-",
+        str(summary["exploratory"]["count"]),
+    ]
+
+
+_OVERVIEW_HEAD = (
+    "experiment",
+    "config",
+    "holds",
+    "fails",
+    "inconclusive",
+    "not replicated",
+    "sanity checks",
+    "exploratory",
+    "wall time",
+)
 
 
 def _rounded(tree: Any) -> Any:
@@ -171,23 +237,17 @@ def _pretty(tree: Any) -> str:
     return json.dumps(_rounded(tree), indent=1)
 
 
-def _escape_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def _overview(runs: Sequence[Run], link: str = "") -> list[str]:
     """The table of experiments: verdict counts and wall time, linking to each section."""
-    lines = [
-        "| experiment | config | holds | fails | inconclusive | wall time |",
-        "|---|---|---|---|---|---|",
-    ]
+    lines = ["| " + " | ".join(_OVERVIEW_HEAD) + " |", "|---" * len(_OVERVIEW_HEAD) + "|"]
     for run in runs:
-        counts = run.verdict_counts()
-        lines.append(
-            f"| [{run.experiment}]({link}#{run.experiment}) | {run.claims['config']} | "
-            f"{counts['holds']} | {counts['fails']} | {counts['inconclusive']} | "
-            f"{_duration(_seconds(run))} |"
-        )
+        cells = [
+            f"[{run.experiment}]({link}#{run.experiment})",
+            run.claims["config"],
+            *_overview_cells(run),
+            _duration(_seconds(run)),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
@@ -198,31 +258,36 @@ def _brief(statement: str, limit: int = 120) -> str:
     return statement[:limit].rsplit(" ", 1)[0] + " ..."
 
 
-def _claims_table(run: Run, brief: bool = False) -> list[str]:
-    lines = [
-        "| id | verdict | statistic | 95% CI | theory | statement |",
-        "|---|---|---|---|---|---|",
-    ]
-    for claim in run.claims["claims"]:
-        verdict = claim["verdict"]
-        shown = verdict if verdict == "holds" else f"**{verdict}**"
-        statement = _brief(claim["statement"]) if brief else claim["statement"]
-        lines.append(
-            f"| {claim['id']} | {shown} | {_number(claim['statistic'])} | {_ci(claim)} | "
-            f"{_number(claim['theory'])} | {_escape_cell(statement)} |"
-        )
-    return lines
+def _claims_tables(run: Run, brief: bool = False) -> list[str]:
+    """The claims, then sanity checks and exploratory rows, each in a labelled table with the
+    halves beside the whole; verdicts other than holds and claims not replicated in bold."""
+    return kind_sections(
+        run.claims["claims"],
+        verdict=lambda v: v if v == "holds" else f"**{v}**",
+        statement=_brief if brief else str,
+        replication=lambda r: f"**{r}**" if r == "not replicated" else r,
+    )
+
+
+def _notes_and_halves(run: Run) -> list[str]:
+    """The run-level notes (e.g. seeds dropped for divergence) and each half's seeds."""
+    lines = []
+    for note in run.claims.get("notes") or []:
+        lines += ["", f"Note: {note}"]
+    return [*lines, "", *split_text(run.claims.get("split"), with_rule=False)]
 
 
 def markdown_report(runs: Sequence[Run], title: str = "Reproduction report") -> str:
     """The report in markdown; figures are referenced as `figure_file` names beside it."""
+    runs = [_for_markdown(run) for run in runs]
     total = sum(_seconds(run) for run in runs)
     lines = [
         f"# {title}",
         "",
         f"{len(runs)} experiment(s); measured wall time of the sweeps and their analysis "
         f"{_duration(total)}. Verdicts are fixed rules on 95% confidence intervals over seeds "
-        f"(`holds` / `fails` / `inconclusive` at this scale); the specs are in {SPECS}/.",
+        f"(`holds` / `fails` / `inconclusive` at this scale); the specs are in {SPECS}/. "
+        f"{_COUNTING} {SPLIT_RULE}",
         "",
         *_overview(runs),
     ]
@@ -230,12 +295,13 @@ def markdown_report(runs: Sequence[Run], title: str = "Reproduction report") -> 
         lines += ["", f"## {run.experiment}", "", f"{run.title}.", "", _provenance(run), ""]
         for figure in run.figures:
             lines += [f"![{figure.stem}]({figure_file(run, figure)})", ""]
-        lines += [f"Claims ({_counts_text(run)}):", "", *_claims_table(run)]
-        lines += ["", "<details><summary>config</summary>", "", "```json"]
-        lines += [_pretty(run.config), "```", "", "</details>"]
+        lines += [f"Tally of the claims: {_counts_text(run)}.", *_claims_tables(run)]
+        lines += _notes_and_halves(run)
+        lines += ["", "<details><summary>config</summary>", ""]
+        lines += [*fence(_pretty(run.config), "json"), "", "</details>"]
         if run.theory is not None:
-            lines += ["", "<details><summary>theory values</summary>", "", "```json"]
-            lines += [_pretty(run.theory), "```", "", "</details>"]
+            lines += ["", "<details><summary>theory values</summary>", ""]
+            lines += [*fence(_pretty(run.theory), "json"), "", "</details>"]
     return "\n".join(lines) + "\n"
 
 
@@ -245,6 +311,7 @@ def headline_markdown(runs: Sequence[Run], prefix: str = "") -> str:
     ``prefix`` is the path from where the text is shown to the report's directory (e.g.
     ``docs/report/`` for a README at the repository root).
     """
+    runs = [_for_markdown(run) for run in runs]
     head = runs[0]
     lines = [
         *_overview(runs, link=f"{prefix}{MARKDOWN}"),
@@ -255,7 +322,7 @@ def headline_markdown(runs: Sequence[Run], prefix: str = "") -> str:
     if head.figures:
         first = head.figures[0]
         lines += [f"![{first.stem}]({prefix}{figure_file(head, first)})", ""]
-    lines += [*_claims_table(head, brief=True), ""]
+    lines += [*_claims_tables(head, brief=True), ""]
     lines.append(
         f"Full statements, every figure, configs and theory values: [{prefix}{MARKDOWN}]"
         f"({prefix}{MARKDOWN})."
@@ -271,6 +338,7 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.5em; vertical-align: top; text
 th { background: #f3f3f3; }
 td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
 .verdict { font-weight: bold; white-space: nowrap; }
+tr.not-replicated { background: #fdecea; }
 figure { margin: 1em 0; }
 figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption, .provenance { color: #555; font-size: 0.85em; }
@@ -279,7 +347,80 @@ pre { background: #f7f7f7; padding: 0.5em; overflow-x: auto; font-size: 0.8em; }
 
 
 def _data_uri(path: pathlib.Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(read_regular(path)).decode("ascii")
+
+
+def _html_overview(runs: Sequence[Run]) -> list[str]:
+    esc = html.escape
+    parts = ["<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in _OVERVIEW_HEAD) + "</tr>"]
+    for run in runs:
+        cells = [esc(run.claims["config"]), *map(esc, _overview_cells(run))]
+        parts.append(
+            f'<tr><td><a href="#{esc(run.experiment)}">{esc(run.experiment)}</a></td>'
+            + "".join(f"<td class=num>{cell}</td>" for cell in cells)
+            + f"<td class=num>{esc(_duration(_seconds(run)))}</td></tr>"
+        )
+    return [*parts, "</table>"]
+
+
+_CLAIMS_HEAD = (
+    "id",
+    "verdict",
+    "replication",
+    "statistic",
+    "95% CI",
+    "half A",
+    "half B",
+    "theory",
+    "statement",
+)
+
+
+def _html_claim_row(claim: Mapping[str, Any]) -> str:
+    esc = html.escape
+    color = VERDICT_COLORS[claim["verdict"]]
+    replication = claim.get("replication") or "-"
+    marked = replication == "not replicated"
+    halves = claim.get("halves") or [None, None]
+    numbers = [
+        format_number(claim["statistic"]),
+        format_ci(claim["ci"]),
+        half_text(halves[0]),
+        half_text(halves[1]),
+        format_number(claim["theory"]),
+    ]
+    return (
+        f"<tr{' class=not-replicated' if marked else ''}><td>{esc(claim['id'])}</td>"
+        f'<td class="verdict" style="color:{color}">{esc(claim["verdict"])}</td>'
+        + (
+            f'<td class="verdict" style="color:{VERDICT_COLORS["fails"]}">{esc(replication)}</td>'
+            if marked
+            else f"<td class=num>{esc(replication)}</td>"
+        )
+        + "".join(f"<td class=num>{esc(number)}</td>" for number in numbers)
+        + f"<td>{esc(claim['statement'])}</td></tr>"
+    )
+
+
+def _html_claims(run: Run) -> list[str]:
+    """The claims, sanity checks and exploratory rows in labelled tables, halves beside the
+    whole (claims not replicated highlighted), the notes and each half's seeds."""
+    esc = html.escape
+    parts = [f"<h3>Claims ({esc(_counts_text(run))})</h3>"]
+    for kind in KINDS:
+        rows = [c for c in run.claims["claims"] if c.get("kind", "claim") == kind]
+        if not rows and kind != "claim":
+            continue
+        if kind != "claim":
+            parts.append(f"<h4>{esc(KIND_TITLES[kind])}</h4>")
+        parts.append("<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in _CLAIMS_HEAD))
+        parts += [_html_claim_row(claim) for claim in rows]
+        parts.append("</table>")
+    for note in run.claims.get("notes") or []:
+        parts.append(f"<p>Note: {esc(note)}</p>")
+    for line in split_text(run.claims.get("split"), with_rule=False):
+        parts.append(f'<p class="provenance">{esc(line)}</p>')
+    return parts
 
 
 def html_report(runs: Sequence[Run], title: str = "Reproduction report") -> str:
@@ -294,18 +435,9 @@ def html_report(runs: Sequence[Run], title: str = "Reproduction report") -> str:
         f"<p>{len(runs)} experiment(s); measured wall time of the sweeps and their analysis "
         f"{esc(_duration(total))}. Verdicts are fixed rules on 95% confidence intervals over "
         "seeds (holds / fails / inconclusive at this scale).</p>",
-        "<table><tr><th>experiment</th><th>config</th><th>holds</th><th>fails</th>"
-        "<th>inconclusive</th><th>wall time</th></tr>",
+        f"<p>{esc(_COUNTING)} {esc(SPLIT_RULE)}</p>",
+        *_html_overview(runs),
     ]
-    for run in runs:
-        counts = run.verdict_counts()
-        parts.append(
-            f'<tr><td><a href="#{esc(run.experiment)}">{esc(run.experiment)}</a></td>'
-            f"<td>{esc(run.claims['config'])}</td><td class=num>{counts['holds']}</td>"
-            f"<td class=num>{counts['fails']}</td><td class=num>{counts['inconclusive']}</td>"
-            f"<td class=num>{esc(_duration(_seconds(run)))}</td></tr>"
-        )
-    parts.append("</table>")
     for run in runs:
         parts += [
             f'<h2 id="{esc(run.experiment)}">{esc(run.experiment)}</h2>',
@@ -317,22 +449,7 @@ def html_report(runs: Sequence[Run], title: str = "Reproduction report") -> str:
                 f'<figure><img src="{_data_uri(figure)}" alt="{esc(figure.stem)}">'
                 f"<figcaption>{esc(figure.name)}</figcaption></figure>"
             )
-        parts += [
-            f"<h3>Claims ({esc(_counts_text(run))})</h3>",
-            "<table><tr><th>id</th><th>verdict</th><th>statistic</th><th>95% CI</th>"
-            "<th>theory</th><th>statement</th></tr>",
-        ]
-        for claim in run.claims["claims"]:
-            color = VERDICT_COLORS[claim["verdict"]]
-            parts.append(
-                f"<tr><td>{esc(claim['id'])}</td>"
-                f'<td class="verdict" style="color:{color}">{esc(claim["verdict"])}</td>'
-                f"<td class=num>{esc(_number(claim['statistic']))}</td>"
-                f"<td class=num>{esc(_ci(claim))}</td>"
-                f"<td class=num>{esc(_number(claim['theory']))}</td>"
-                f"<td>{esc(claim['statement'])}</td></tr>"
-            )
-        parts.append("</table>")
+        parts += _html_claims(run)
         parts.append(f"<details><summary>config</summary><pre>{esc(_pretty(run.config))}</pre>")
         parts.append("</details>")
         if run.theory is not None:
@@ -375,8 +492,175 @@ def write(
     out.mkdir(parents=True, exist_ok=True)
     for run in runs:
         for figure in run.figures:
-            shutil.copyfile(figure, out / figure_file(run, figure))
+            target = out / figure_file(run, figure)
+            if target.parent.resolve() != out.resolve():  # names are checked; belt and braces
+                raise ValueError(f"figure name {target.name!r} would leave {str(out)!r}")
+            atomic_write(target, read_regular(figure))  # replaces a planted link, never follows
     atomic_write(out / MARKDOWN, markdown_report(runs, title).encode())
     atomic_write(out / HEADLINE, headline_markdown(runs).encode())
     atomic_write(out / HTML, html_report(runs, title).encode())
     return out / HTML
+
+
+# ------------------------------------------------------------------- two runs, claim by claim
+
+
+class Change(NamedTuple):
+    """A claim whose verdict differs between runs A and B (None: absent from that run)."""
+
+    id: str
+    kind: str
+    a: str | None
+    b: str | None
+
+    def describe(self) -> str:
+        return f"{self.id} ({self.kind}): {self.a or 'absent'} -> {self.b or 'absent'}"
+
+
+def _keyed(claims: Sequence[Mapping[str, Any]]) -> dict[tuple[str, int], Mapping[str, Any]]:
+    """Claims by (id, occurrence), so a repeated id is matched in order."""
+    seen: dict[str, int] = {}
+    keyed = {}
+    for claim in claims:
+        seen[claim["id"]] = seen.get(claim["id"], -1) + 1
+        keyed[(claim["id"], seen[claim["id"]])] = claim
+    return keyed
+
+
+def _paired_claims(a: Run, b: Run):
+    """(key, claim in A or None, claim in B or None), in A's order, then B's extra claims."""
+    left, right = _keyed(a.claims["claims"]), _keyed(b.claims["claims"])
+    keys = [*left, *(key for key in right if key not in left)]
+    return [(key, left.get(key), right.get(key)) for key in keys]
+
+
+def changed_verdicts(a: Run, b: Run) -> list[Change]:
+    """The claims (of every kind) whose verdict differs between two runs, or that only one
+    run has."""
+    changes = []
+    for (claim_id, _), left, right in _paired_claims(a, b):
+        verdicts = [None if c is None else c["verdict"] for c in (left, right)]
+        if verdicts[0] != verdicts[1]:
+            kind = (left or right).get("kind", "claim")
+            changes.append(Change(claim_id, kind, *verdicts))
+    return changes
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, Mapping):
+        return {prefix[:-1]: tree}
+    return {k: v for key, value in tree.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
+
+
+def _config_changes(a: Run, b: Run) -> list[str]:
+    left, right = _flat(a.config), _flat(b.config)
+    return [
+        f"{key}: {left.get(key, '(absent)')!r} vs {right.get(key, '(absent)')!r}"
+        for key in sorted(set(left) | set(right))
+        if left.get(key, "(absent)") != right.get(key, "(absent)")
+    ]
+
+
+def _info(run: Run, key: str, default: str = "unrecorded") -> Any:
+    return run.run_info.get(key, default)
+
+
+def _devices(run: Run) -> str:
+    devices = _info(run, "devices", {})
+    return f"{devices.get('count', '?')} x {devices.get('kind', '?')}"
+
+
+_MACHINE_ROWS = {
+    "work directory": lambda run: str(run.workdir),
+    "config": lambda run: run.claims["config"],
+    "commit": lambda run: _info(run, "git_commit", "unknown"),
+    "CPU": lambda run: _info(run, "cpu"),
+    "devices": _devices,
+    "XLA_FLAGS": lambda run: f"'{_info(run, 'xla_flags', '')}'",
+    "wall time": lambda run: _duration(_seconds(run)),
+    "claims": _counts_text,
+}
+
+
+def _comparison_table(a: Run, b: Run) -> list[str]:
+    """Every claim of either run side by side: verdict, statistic, CI and replication."""
+    head = ("id", "kind", "verdict A", "verdict B", "statistic A", "statistic B", "95% CI A",
+            "95% CI B", "replication A", "replication B")  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for (claim_id, _), left, right in _paired_claims(a, b):
+        cells = [claim_id, (left or right).get("kind", "claim")]
+        for field, show in (
+            ("verdict", str),
+            ("statistic", format_number),
+            ("ci", format_ci),
+            ("replication", lambda r: r or "-"),
+        ):
+            cells += ["absent" if c is None else show(c.get(field)) for c in (left, right)]
+        if cells[2] != cells[3]:
+            cells[2:4] = [f"**{cell}**" for cell in cells[2:4]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def compare_markdown(a: Run, b: Run) -> str:
+    """Two runs of one experiment compared claim by claim (e.g. two machines or two commits):
+    where they ran, how their configs differ, the verdicts that changed, every claim side by
+    side.
+
+    Raises:
+      ValueError: naming both work directories if they hold different experiments.
+    """
+    if a.experiment != b.experiment:
+        raise ValueError(
+            f"workdirs {str(a.workdir)!r} ({a.experiment}) and {str(b.workdir)!r} "
+            f"({b.experiment}) hold different experiments; compare two runs of one experiment"
+        )
+    a, b = _for_markdown(a), _for_markdown(b)
+    changes = changed_verdicts(a, b)
+    config = [escape_markdown(change) for change in _config_changes(a, b)]
+    lines = [
+        f"# {a.experiment}: run A vs run B, claim by claim",
+        "",
+        "| | A | B |",
+        "|---|---|---|",
+        *(f"| {label} | {value(a)} | {value(b)} |" for label, value in _MACHINE_ROWS.items()),
+        "",
+        "Configs: " + ("identical." if not config else "differ in " + "; ".join(config) + "."),
+        "",
+    ]
+    if changes:
+        lines += [f"Verdicts that changed ({len(changes)}):", ""]
+        lines += [f"* {change.describe()}" for change in changes]
+    else:
+        lines.append("No verdict changed.")
+    lines += ["", *_comparison_table(a, b)]
+    return "\n".join(lines) + "\n"
+
+
+def compare(
+    workdirs: Sequence[str | pathlib.Path],
+    out: str | pathlib.Path,
+    *,
+    overwrite: bool = False,
+) -> tuple[pathlib.Path, list[Change]]:
+    """Compares two finished runs of one experiment into ``out/compare.md``.
+
+    Returns:
+      ``(the path of compare.md, the verdicts that changed)``.
+
+    Raises:
+      ValueError: unless exactly two finished work directories of one experiment are given.
+      FileExistsError: when ``out`` already holds a comparison and ``overwrite`` is false.
+    """
+    if len(workdirs) != 2:
+        raise ValueError(f"--compare takes two work directories, got {len(workdirs)}")
+    a, b = (load_run(workdir) for workdir in workdirs)
+    text = compare_markdown(a, b)
+    out = pathlib.Path(out)
+    if (out / COMPARE).exists() and not overwrite:
+        raise FileExistsError(
+            f"{str(out / COMPARE)!r} exists; pass --overwrite to replace it or choose another --out"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / COMPARE, text.encode())
+    return out / COMPARE, changed_verdicts(a, b)

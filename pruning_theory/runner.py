@@ -2,10 +2,14 @@
 
 The work directory of a finished run holds ``config.json`` (the resolved config),
 ``<sweep>.npz`` / ``<sweep>.csv`` (labelled metric arrays and a tidy table per sweep),
-``sweeps.json`` (the sweep names, written once every sweep is saved), ``<figure>.png``,
-``theory.json`` where the experiment has theory, ``run.json`` (wall time, versions, devices,
-git commit), ``claims.md`` and, written last as the mark of a finished run, ``claims.json``.
-A finished work directory is refused unless ``overwrite`` is set.
+``sweeps.json`` (the sweep names, written once every sweep is saved), ``<figure>.png`` and
+``<figure>.pdf`` with ``figures.json`` (their captions), ``theory.json`` where the
+experiment has theory, ``run.json`` (wall time, versions, devices, git commit), ``claims.md`` and, written last as the mark of a finished run, ``claims.json``.
+A finished work directory is refused unless ``overwrite`` is set. A run holds the work
+directory's lock for its whole life (`workdir.locked`: a second run, even with ``overwrite``, is
+refused), checks the config for non-finite numbers (`config_check`), and saves the sweeps (with
+their sha256 in ``sweeps.json``) before analyzing them, so a crash in the analysis loses no
+training.
 
 While it runs, ``checkpoints/`` holds every sweep's checkpoint (`checkpoint`); rerunning the
 same config on the same work directory resumes from them, and a different config is refused,
@@ -22,9 +26,12 @@ On several processes every process runs the sweeps; process 0 alone writes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import pathlib
+import platform
 import shutil
 import subprocess
 import sys
@@ -36,13 +43,17 @@ import ml_collections
 
 from pruning_theory import experiment as experiments
 from pruning_theory import plots
-from pruning_theory.claims import claims_document, claims_markdown
+from pruning_theory.claims import Analysis, claims_document, claims_markdown, replicated_analysis
+from pruning_theory.config_check import check_finite
 from pruning_theory.engine import distributed, grid_shards, sweep
+from pruning_theory.engine.checkpoint import sha256_file, sha256_json
 from pruning_theory.engine.results import SweepResult
 from pruning_theory.workdir import (
     FINISHED_MARKER,
     SWEEPS_MARKER,
     atomic_write,
+    check_workdir,
+    locked,
     prepare_workdir,
     write_json,
 )
@@ -50,6 +61,7 @@ from pruning_theory.workdir import (
 CHECKPOINTS = "checkpoints"
 GRID_SHARD = "grid_shard.json"
 CONFIG = "config.json"
+FIGURES = "figures.json"  # every figure's files and caption
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -82,7 +94,20 @@ def _shard_json(shard: tuple[int, int] | None) -> dict[str, int] | None:
 
 
 def _read_json(path: pathlib.Path) -> Any:
-    return json.loads(path.read_text()) if path.exists() else None
+    """A JSON file's content, None if absent.
+
+    Raises:
+      ValueError: naming the file if it is not valid JSON.
+    """
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"{str(path)!r} is not valid JSON ({error}); restore it, or rerun with --overwrite "
+            "to start that work directory afresh"
+        ) from error
 
 
 def _describe_shard(shard: Mapping[str, int] | None) -> str:
@@ -124,9 +149,10 @@ def run(
       config: the resolved config.
       workdir: the work directory; an unfinished run of the same config there is resumed.
       overwrite: replace a finished (or different) run in ``workdir``.
-      show_progress: print a progress bar per sweep.
+      show_progress: print a progress bar per sweep (unless ``execution`` has a reporter).
       execution: devices, memory budget, checkpoint interval, grid shard, stop request; its
-        checkpoint directory is set here to ``workdir/checkpoints``.
+        checkpoint directory is set here to ``workdir/checkpoints`` and the copy is passed
+        to the experiment's ``run_sweeps``.
 
     Returns:
       The claims document; for a grid shard, ``{"experiment", "config", "grid_shard",
@@ -136,11 +162,36 @@ def run(
       ValueError: for a bad config (before any compile), a workdir holding an unfinished run of
         another config or grid shard.
       FileExistsError: for a finished workdir without ``overwrite``.
+      WorkdirBusy: while another live run holds ``workdir`` (`workdir.locked`).
       sweep.Preempted: when a stop was requested; the run resumes when started again.
     """
-    experiment = experiments.get(config.experiment)
-    experiment.validate(config)
+    experiment = validate(config)
     options = execution or sweep.Execution()
+    marker = FINISHED_MARKER if options.grid_shard is None else SWEEPS_MARKER
+    check_workdir(pathlib.Path(workdir), overwrite=overwrite, marker=marker)  # before locking
+    with _writer_lock(pathlib.Path(workdir)):
+        return _run_locked(experiment, config, workdir, overwrite, show_progress, options)
+
+
+def validate(config: ml_collections.ConfigDict) -> experiments.Experiment:
+    """The config's experiment, once the config passed every check (nothing is compiled).
+
+    Raises:
+      ValueError: naming an unknown experiment, a non-finite number or a bad value.
+    """
+    experiment = experiments.get(config.experiment)
+    check_finite(config)
+    experiment.validate(config)
+    return experiment
+
+
+def _writer_lock(directory: pathlib.Path):
+    """The work directory's lock, held by the writing process (`workdir.locked`)."""
+    return locked(directory) if distributed.is_writer() else contextlib.nullcontext(directory)
+
+
+def _run_locked(experiment, config, workdir, overwrite, show_progress, options) -> dict[str, Any]:
+    """`run` once validated, with the work directory's lock held."""
     shard = options.grid_shard
     marker = FINISHED_MARKER if shard is None else SWEEPS_MARKER
     directory = prepare_workdir(pathlib.Path(workdir), overwrite=overwrite, marker=marker)
@@ -156,18 +207,24 @@ def run(
             write_json(directory / GRID_SHARD, _shard_json(shard))
     distributed.barrier("workdir ready")
     started = time.perf_counter()
-    progress = sweep.print_progress if show_progress and distributed.is_writer() else None
-    with sweep.execution(dataclasses.replace(options, checkpoint_dir=directory / CHECKPOINTS)):
-        sweeps = experiment.run_sweeps(config, progress=progress)
-    claims, figures = [], {}
+    digest = sha256_json(_config_json(config))  # every checkpoint records the config it is of
+    run_options = dataclasses.replace(
+        options,
+        checkpoint_dir=directory / CHECKPOINTS,
+        config_sha256=digest,
+        progress=options.progress or _progress(config, show_progress),
+    )
+    sweeps = experiment.run_sweeps(config, run_options)
+    analysis = None
+    if distributed.is_writer():
+        _save_sweeps(directory, sweeps)  # before the analysis: a crash there loses no sweep
     if shard is None and distributed.is_writer():
-        claims, figures = experiment.analyze(config, sweeps)
+        analysis = analyze(experiment, config, sweeps)
     document = {}
     if distributed.is_writer():
-        _save_sweeps(directory, sweeps)
         run_info = environment(time.perf_counter() - started, options)
         if shard is None:
-            document = _write_analysis(directory, experiment, config, claims, figures, run_info)
+            document = _write_analysis(directory, experiment, config, analysis, run_info)
         else:
             write_json(directory / "run.json", run_info)
             document = {
@@ -182,6 +239,13 @@ def run(
     return document
 
 
+def _progress(config: ml_collections.ConfigDict, show: bool):
+    """``sweep name -> progress bar`` labelled ``<experiment>/<sweep>``; None when not shown."""
+    if not (show and distributed.is_writer()):
+        return None
+    return lambda name: sweep.print_progress(f"{config.experiment}/{name}")
+
+
 def _clear(directory: pathlib.Path) -> None:
     """Removes what a previous run left that a new one would otherwise resume or keep."""
     if distributed.is_writer():
@@ -191,22 +255,74 @@ def _clear(directory: pathlib.Path) -> None:
 
 
 def _save_sweeps(directory: pathlib.Path, sweeps: Mapping[str, SweepResult]) -> None:
+    """Every sweep's arrays, then ``sweeps.json`` with their names and sha256 digests."""
     for name, result in sweeps.items():
         result.save(directory, prefix=name)
-    write_json(directory / SWEEPS_MARKER, {"sweeps": sorted(sweeps)})
+    digests = {name: sha256_file(directory / f"{name}.npz") for name in sorted(sweeps)}
+    write_json(directory / SWEEPS_MARKER, {"sweeps": sorted(sweeps), "sha256": digests})
 
 
-def _write_analysis(directory, experiment, config, claims, figures, run_info) -> dict[str, Any]:
+def _load_sweep(directory: pathlib.Path, name: str) -> SweepResult:
+    """A saved sweep, checked against the digest ``sweeps.json`` records (where it has one).
+
+    Raises:
+      ValueError: naming the file if it is corrupt, truncated or unreadable.
+    """
+    path = directory / f"{name}.npz"
+    recorded = (_read_json(directory / SWEEPS_MARKER) or {}).get("sha256", {}).get(name)
+    problem = None
+    if recorded is not None and (not path.is_file() or sha256_file(path) != recorded):
+        problem = "does not match the sha256 recorded in sweeps.json"
+    else:
+        try:
+            return SweepResult.load(directory, name)
+        except Exception as error:  # BadZipFile, KeyError, OSError, ...
+            problem = f"is unreadable ({type(error).__name__}: {error})"
+    raise ValueError(
+        f"sweep file {str(path)!r} {problem}; rerun that work directory's launch.sweep command "
+        "with --overwrite to recompute it"
+    )
+
+
+def analyze(experiment, config, sweeps: Mapping[str, SweepResult]) -> Analysis:
+    """The experiment's ``analyze``, as every run gets it (`claims.replicated_analysis`):
+    diverged seeds dropped and noted, then all seeds and each half of them analyzed."""
+    return replicated_analysis(experiment.analyze, config, sweeps, discard=_close_figures)
+
+
+def _close_figures(figures: Mapping[str, Any]) -> None:
+    import matplotlib.pyplot as plt
+
+    for figure in figures.values():
+        plt.close(figure)
+
+
+def _write_analysis(directory, experiment, config, analysis: Analysis, run_info) -> dict[str, Any]:
     """Figures, theory, run info and claims; ``claims.json`` last, as the finished mark."""
-    for name, figure in figures.items():
-        plots.save(figure, directory / f"{name}.png")
+    _save_figures(directory, config, analysis.figures, run_info["git_commit"])
     if experiment.theory is not None:
         write_json(directory / "theory.json", experiment.theory(config))
     write_json(directory / "run.json", run_info)
-    document = claims_document(config.experiment, config.variant, claims)
+    document = claims_document(
+        config.experiment, config.variant, analysis.claims, analysis.notes, analysis.split
+    )
     atomic_write(directory / "claims.md", claims_markdown(document).encode())
     write_json(directory / FINISHED_MARKER, document)
     return document
+
+
+def _save_figures(directory, config, figures: Mapping[str, Any], commit: str) -> None:
+    """Every figure as PNG and PDF with its caption (`plots.save`), and ``figures.json``:
+    ``{name: {"png", "pdf", "caption"}}`` (file names relative to the work directory)."""
+    seeds = config.get("grid", {}).get("seed")
+    line = plots.caption_line(
+        config.experiment, config.variant, None if seeds is None else len(seeds), commit
+    )
+    captions = {}
+    for name, figure in figures.items():
+        text = plots.save(figure, directory / f"{name}.png", caption=line)
+        captions[name] = {"png": f"{name}.png", "pdf": f"{name}.pdf", "caption": text}
+    write_json(directory / FIGURES, captions)
 
 
 def merge(
@@ -227,12 +343,15 @@ def merge(
 
     Raises:
       ValueError: naming the work directories, if one is not a finished grid shard, their
-        configs differ, or shards (cells) are missing or duplicated.
+        configs differ, shards (cells) are missing or duplicated, a work directory is given
+        twice, ``workdir`` is one of them or inside one, or a sweep file is corrupt.
       FileExistsError: for a finished ``workdir`` without ``overwrite``.
+      WorkdirBusy: while another live run holds ``workdir``.
     """
     sources = [pathlib.Path(w) for w in workdirs]
     if not sources:
         raise ValueError("no grid-shard workdirs to merge")
+    check_merge_paths(sources, pathlib.Path(workdir))
     for source in sources:
         if not (source / SWEEPS_MARKER).exists() or not (source / GRID_SHARD).exists():
             raise ValueError(
@@ -253,22 +372,42 @@ def merge(
     if len(set(names)) != 1:
         raise ValueError(f"the shards hold different sweeps: {sorted(set(names))}")
     config = ml_collections.ConfigDict(configs[0])
-    experiment = experiments.get(config.experiment)
-    experiment.validate(config)
+    experiment = validate(config)
+    check_workdir(pathlib.Path(workdir), overwrite=overwrite)
     sweeps = {
-        name: grid_shards.merge_results(
-            [SweepResult.load(source, name) for source in sources], name
-        )
+        name: grid_shards.merge_results([_load_sweep(source, name) for source in sources], name)
         for name in names[0]
     }
-    directory = prepare_workdir(pathlib.Path(workdir), overwrite=overwrite)
-    started = time.perf_counter()
-    write_json(directory / CONFIG, configs[0])
-    _save_sweeps(directory, sweeps)
-    claims, figures = experiment.analyze(config, sweeps)
-    run_info = environment(time.perf_counter() - started, sweep.Execution())
-    run_info["merged_from"] = {str(s): _read_json(s / "run.json") for s in sources}
-    return _write_analysis(directory, experiment, config, claims, figures, run_info)
+    with locked(pathlib.Path(workdir)):
+        directory = prepare_workdir(pathlib.Path(workdir), overwrite=overwrite)
+        started = time.perf_counter()
+        write_json(directory / CONFIG, configs[0])
+        _save_sweeps(directory, sweeps)
+        analysis = analyze(experiment, config, sweeps)
+        run_info = environment(time.perf_counter() - started, sweep.Execution())
+        run_info["merged_from"] = {str(s): _read_json(s / "run.json") for s in sources}
+        return _write_analysis(directory, experiment, config, analysis, run_info)
+
+
+def check_merge_paths(sources: Sequence[pathlib.Path], output: pathlib.Path) -> None:
+    """Refuses a work directory given twice (by resolved path) and an output that is one of
+    the inputs or inside one (it would overwrite a shard)."""
+    resolved: dict[pathlib.Path, pathlib.Path] = {}
+    for source in sources:
+        real = source.resolve()
+        if real in resolved:
+            raise ValueError(
+                f"workdirs {str(resolved[real])!r} and {str(source)!r} are the same directory; "
+                "pass each grid shard's work directory once"
+            )
+        resolved[real] = source
+    target = output.resolve()
+    for real, source in resolved.items():
+        if target == real or real in target.parents:
+            raise ValueError(
+                f"the merged workdir {str(output)!r} is the grid shard {str(source)!r} or inside "
+                "it, which the merge would overwrite; choose a --workdir outside every shard"
+            )
 
 
 def _check_shards_cover(shards: Mapping[pathlib.Path, Mapping[str, int]]) -> None:
@@ -298,7 +437,7 @@ def _describe(shards: Mapping[pathlib.Path, Mapping[str, int]]) -> str:
 
 def git_commit() -> str:
     """The commit of the code that runs, with ``-dirty`` for local changes, or "unknown"."""
-    root = pathlib.Path(__file__).resolve().parents[2]
+    root = pathlib.Path(__file__).resolve().parents[1]
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
@@ -317,8 +456,25 @@ def git_commit() -> str:
     return head.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
 
 
+def cpu_model() -> str:
+    """The host CPU's model name (``/proc/cpuinfo``, else `platform`), or "unknown".
+
+    Floating-point code generation differs between CPUs, so runs are bitwise reproducible only
+    on the same CPU model (BUILD.md, "Reproducibility").
+    """
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Model", "cpu model") and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def environment(seconds: float, options: sweep.Execution | None = None) -> dict[str, Any]:
-    """What produced a run: wall time, library versions, devices, processes, git commit."""
+    """What produced a run: wall time, library versions, devices, host CPU model, XLA flags,
+    processes, git commit."""
     import flax
     import jax
     import optax
@@ -336,6 +492,8 @@ def environment(seconds: float, options: sweep.Execution | None = None) -> dict[
             "orbax_checkpoint": orbax.checkpoint.__version__,
         },
         "devices": {"kind": devices[0].device_kind, "count": len(devices)},
+        "cpu": cpu_model(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "processes": jax.process_count(),
         "git_commit": git_commit(),
         "memory_budget_bytes": options.memory_budget_bytes,

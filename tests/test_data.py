@@ -101,6 +101,10 @@ def test_preprocess_scales(subset):
     np.testing.assert_allclose(np.linalg.norm(l2.reshape(100, -1), axis=1), 1.0, rtol=1e-6)
     standardized = preprocess(images, scale="standardize", stats=standardization_stats(images))
     np.testing.assert_allclose(standardized.mean(axis=0), 0.0, atol=1e-5)
+    varying = images.reshape(100, -1).std(axis=0) > 0  # constant pixels standardize to 0
+    assert 0 < varying.sum() < 784
+    np.testing.assert_allclose(standardized.std(axis=0)[varying], 1.0, rtol=1e-4)
+    np.testing.assert_array_equal(standardized[:, ~varying], 0.0)
     assert np.all(np.isfinite(standardized))
     with pytest.raises(ValueError, match="stats"):
         preprocess(images, scale="standardize")

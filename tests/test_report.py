@@ -1,6 +1,7 @@
 """The reproduction report: content, embedded figures, bad inputs, and a headless browser."""
 
 import base64
+import json
 import pathlib
 import re
 import shutil
@@ -12,26 +13,59 @@ import pytest
 from matplotlib import image as mpimg
 
 from pruning_theory import report
-from pruning_theory.claims import Claim, claims_document
+from pruning_theory.claims import SPLIT_RULE, Claim, attach_halves, claims_document
 from pruning_theory.workdir import FINISHED_MARKER, write_json
 
 MAGENTA = (1.0, 0.0, 1.0)
 
 
-def fake_run(directory: pathlib.Path, experiment: str, color=MAGENTA) -> pathlib.Path:
+def fake_claims(c2="fails") -> list[Claim]:
+    """Three claims (C1 replicated, C2 ``c2`` and not replicated, C3 partial), a sanity check
+    and an exploratory row, as `claims.replicated_analysis` returns them."""
+    whole = [
+        Claim("C1", "a | piped statement", "holds", 0.5, (0.4, 0.6), 0.45),
+        Claim("C2", "fails here", c2, 1.25, None, None),
+        Claim("C3", "unsure", "inconclusive", -0.01, (-0.02, 0.003)),
+        Claim("S1", "masks hold by construction", "holds", 0.0, kind="sanity"),
+        Claim("E1", "a pattern seen after the run", "fails", 2.0, kind="exploratory"),
+    ]
+    halves = [
+        [Claim("C1", "", "holds", 0.52, (0.41, 0.63)), Claim("C2", "", "fails", 1.5),
+         Claim("C3", "", "holds", 0.01, (0.001, 0.02)), Claim("S1", "", "holds", 0.0),
+         Claim("E1", "", "fails", 2.0)],
+        [Claim("C1", "", "holds", 0.48, (0.37, 0.59)), Claim("C2", "", "holds", 1.0),
+         Claim("C3", "", "inconclusive", -0.02, (-0.05, 0.01)), Claim("S1", "", "holds", 0.0),
+         Claim("E1", "", "fails", 2.0)],
+    ]  # fmt: skip
+    return attach_halves(whole, halves)
+
+
+SPLIT = {
+    "rule": SPLIT_RULE,
+    "halves": [
+        {"name": "A", "seeds": {"metrics": [0, 1]}, "available": True, "reason": None},
+        {"name": "B", "seeds": {"metrics": [2, 3]}, "available": True, "reason": None},
+    ],
+}
+
+
+def fake_run(
+    directory: pathlib.Path, experiment: str, color=MAGENTA, c2="fails", cpu="AMD EPYC 7B13"
+) -> pathlib.Path:
     """A finished work directory as `runner.run` writes it, with one solid-color figure."""
     directory.mkdir(parents=True)
-    claims = [
-        Claim("C1", "a | piped statement", "holds", 0.5, (0.4, 0.6), 0.45),
-        Claim("C2", "fails here", "fails", 1.25, None, None),
-        Claim("C3", "unsure", "inconclusive", -0.01, (-0.02, 0.003)),
-    ]
+    claims = fake_claims(c2)
     write_json(directory / "config.json", {"experiment": experiment, "grid": {"seed": [0]}})
-    write_json(directory / "run.json", {"seconds": 75.0, "git_commit": "abc123"})
+    write_json(
+        directory / "run.json",
+        {"seconds": 75.0, "git_commit": "abc123", "cpu": cpu, "xla_flags": ""},
+    )
     write_json(directory / "theory.json", {"p_lo": 0.7052774801})
     pixels = np.broadcast_to(np.array(color, np.float32), (60, 80, 3))
     mpimg.imsave(directory / f"{experiment}_curves.png", np.ascontiguousarray(pixels))
-    write_json(directory / FINISHED_MARKER, claims_document(experiment, "cpu", claims))
+    notes = ["Excluded: 1 seed value(s) [3] of sweep 'metrics'."]
+    document = claims_document(experiment, "cpu", claims, notes, SPLIT)
+    write_json(directory / FINISHED_MARKER, document)
     return directory
 
 
@@ -41,15 +75,34 @@ def test_markdown_and_html_show_every_claim_figure_and_provenance(tmp_path):
         report.load_run(fake_run(tmp_path / "b", "wolfe2021")),
     ]
     markdown = report.markdown_report(runs)
-    assert "| [yang2023](#yang2023) | cpu | 1 | 1 | 1 | 1 min 15 s |" in markdown
+    # Only claims are counted (the sanity check and the exploratory row are not).
+    assert (
+        "| [yang2023](#yang2023) | cpu | 1 (1 rep.) | 1 (0 rep.) | 1 (0 rep.) | C2 | 1/1 hold "
+        "| 1 | 1 min 15 s |"
+    ) in markdown
     assert "wall time of the sweeps and their analysis 2 min 30 s" in markdown
-    assert "| C1 | holds | 0.5 | [0.4, 0.6] | 0.45 | a \\| piped statement |" in markdown
-    assert "| C2 | **fails** | 1.25 | - | - | fails here |" in markdown
+    assert (
+        "| C1 | holds | replicated | 0.5 | [0.4, 0.6] | holds 0.52 [0.41, 0.63] | "
+        "holds 0.48 [0.37, 0.59] | 0.45 | a \\| piped statement |"
+    ) in markdown
+    assert "| C2 | **fails** | **not replicated** | 1.25 | - | fails 1.5 | holds 1 | -" in markdown
+    assert "| C3 | **inconclusive** | partial |" in markdown
+    assert (
+        "Tally of the claims: 1 holds (1 replicated), 1 fails (0 replicated), 1 inconclusive "
+        "(0 replicated); not replicated: C2."
+    ) in markdown
+    sanity = markdown.index("Sanity checks (true by construction; not counted):")
+    exploratory = markdown.index("Exploratory (hypotheses formed after seeing data; not counted):")
+    assert markdown.index("| C3 |") < sanity < markdown.index("| S1 |") < exploratory
+    assert exploratory < markdown.index("| E1 | **fails** |")
+    assert "Note: Excluded: 1 seed value(s) [3]" in markdown
+    assert "Half A: analyzed; seeds metrics: [0, 1]." in markdown
+    assert markdown.count(SPLIT_RULE) == 1  # once, at the top
     assert "![yang2023_curves](yang2023_curves.png)" in markdown
-    assert '"p_lo": 0.7053' in markdown and "abc123" in markdown
+    assert '"p_lo": 0.7053' in markdown and "abc123" in markdown and "AMD EPYC 7B13" in markdown
     assert "Random pruning at initialization" in markdown  # the module's summary line
     headline = report.headline_markdown(runs, prefix="docs/report/")
-    assert "| [wolfe2021](docs/report/report.md#wolfe2021) | cpu | 1 | 1 | 1 |" in headline
+    assert "| [wolfe2021](docs/report/report.md#wolfe2021) | cpu | 1 (1 rep.) |" in headline
     assert "![yang2023_curves](docs/report/yang2023_curves.png)" in headline
     assert headline.count("| C1 | holds |") == 1  # the first run's claims only
 
@@ -57,7 +110,10 @@ def test_markdown_and_html_show_every_claim_figure_and_provenance(tmp_path):
     uris = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(uris) == 2
     assert base64.b64decode(uris[0]) == (tmp_path / "a" / "yang2023_curves.png").read_bytes()
-    assert page.count('class="verdict"') == 6
+    assert page.count('class="verdict"') == 2 * (5 + 1)  # 5 verdicts, 1 "not replicated"
+    assert page.count("<tr class=not-replicated><td>C2</td>") == 2
+    assert "<td class=num>holds 0.52 [0.41, 0.63]</td>" in page
+    assert "<h4>Sanity checks (true by construction; not counted)</h4>" in page
     assert "<script" not in page and "a | piped statement" in page
     assert 'href="#wolfe2021"' in page and 'id="wolfe2021"' in page
 
@@ -127,8 +183,74 @@ def test_cli_names_a_missing_flag(tmp_path):
         text=True,
         cwd=pathlib.Path(__file__).parents[1],
     )
-    assert completed.returncode != 0 and "--workdirs" in completed.stderr
+    assert completed.returncode != 0
+    assert "Exactly one of (workdirs, compare)" in completed.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_compare_lists_the_verdicts_that_changed_between_two_runs(tmp_path):
+    a = report.load_run(fake_run(tmp_path / "amd", "yang2023"))
+    b = report.load_run(fake_run(tmp_path / "intel", "yang2023", c2="inconclusive",
+                                 cpu="Intel Xeon"))  # fmt: skip
+    assert report.changed_verdicts(a, b) == [report.Change("C2", "claim", "fails", "inconclusive")]
+    assert report.changed_verdicts(a, a) == []
+    text = report.compare_markdown(a, b)
+    assert "| CPU | AMD EPYC 7B13 | Intel Xeon |" in text
+    assert "Configs: identical." in text
+    assert "Verdicts that changed (1):\n\n* C2 (claim): fails -> inconclusive\n" in text
+    assert (
+        "| C2 | claim | **fails** | **inconclusive** | 1.25 | 1.25 | - | - | not replicated | "
+        "not replicated |"
+    ) in text
+    assert "| C1 | claim | holds | holds | 0.5 | 0.5 |" in text
+    assert "| S1 | sanity | holds | holds |" in text
+    assert "No verdict changed." in report.compare_markdown(a, a)
+
+
+def test_compare_names_absent_claims_and_config_differences(tmp_path):
+    a = report.load_run(fake_run(tmp_path / "a", "yang2023"))
+    directory = fake_run(tmp_path / "b", "yang2023")
+    document = json.loads((directory / FINISHED_MARKER).read_text())
+    document["claims"] = document["claims"][1:]  # no C1
+    write_json(directory / FINISHED_MARKER, document)
+    write_json(directory / "config.json", {"experiment": "yang2023", "grid": {"seed": [0, 1]}})
+    b = report.load_run(directory)
+    assert report.changed_verdicts(a, b) == [report.Change("C1", "claim", "holds", None)]
+    text = report.compare_markdown(a, b)
+    assert "* C1 (claim): holds -> absent" in text
+    assert "Configs: differ in grid.seed: [0] vs [0, 1]." in text
+    assert "| C1 | claim | **holds** | **absent** |" in text
+
+
+def test_compare_cli_writes_compare_md_and_prints_the_changes(tmp_path):
+    a = fake_run(tmp_path / "a", "yang2023")
+    b = fake_run(tmp_path / "b", "yang2023", c2="holds")
+    out = tmp_path / "cmp"
+    command = [sys.executable, "-m", "launch.report", f"--compare={a},{b}", f"--out={out}"]
+    root = pathlib.Path(__file__).parents[1]
+    completed = subprocess.run(command, capture_output=True, text=True, cwd=root)
+    assert completed.returncode == 0, completed.stderr
+    assert "Verdicts that changed (1):\n  C2 (claim): fails -> holds" in completed.stdout
+    assert (out / "compare.md").read_text().startswith("# yang2023: run A vs run B")
+    again = subprocess.run(command, capture_output=True, text=True, cwd=root)
+    assert again.returncode != 0 and "--overwrite" in again.stderr
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda tmp: [fake_run(tmp / "a", "yang2023")], "takes two work directories"),
+        (
+            lambda tmp: [fake_run(tmp / "a", "yang2023"), fake_run(tmp / "b", "wolfe2021")],
+            "hold different experiments",
+        ),
+        (lambda tmp: [fake_run(tmp / "a", "yang2023"), tmp / "missing"], "does not exist"),
+    ],
+)
+def test_compare_refuses_bad_workdirs_and_writes_nothing(tmp_path, make, message):
+    with pytest.raises(ValueError, match=message):
+        report.compare(make(tmp_path), tmp_path / "cmp")
+    assert not (tmp_path / "cmp").exists()
 
 
 BROWSERS = ("chromium-headless-shell", "chromium", "google-chrome", "chrome")

@@ -2,9 +2,15 @@ r"""Random pruning at initialization (Yang et al. 2023): the main job.
 
     python -m launch.sweep --config=launch/configs/yang2023.py:cpu --workdir=runs/yang2023
 
-Variants: ``tiny`` (tests, seconds), ``cpu`` (the demo: 2 CPU cores, minutes), ``gpu`` (paper
-scale: d = 3e4, n = 50, m = 50, 32 seeds). Overrides: ``--config.grid.pruning_rate="(0,0.9)"``,
-``--config.train.step_scaling=learning_rate`` etc. (grid axes are tuples).
+Variants: ``tiny`` (tests, seconds), ``cpu`` (the demo: 2 CPU cores, minutes; 32 seeds, so
+that C3's held-out gain and C4 replicate on the two seed halves), ``cpu_mechanism`` (the
+availability-mechanism study: 64 fresh seeds 100-163 at p = 0, the rates around p* and the
+over-pruned rates; main sweep only), ``gpu`` (paper scale: d = 3e4, n = 50, m = 50, 32 seeds).
+Overrides: ``--config.grid.pruning_rate="(0,0.9)"``, ``--config.train.step_scaling=learning_rate``
+etc. (grid axes are tuples; the controls keep the rates and seeds set here).
+
+    python -m launch.sweep --config=launch/configs/yang2023.py:cpu_mechanism \
+      --workdir=runs/yang2023_mechanism
 
 Defaults (docs/papers/yang2023.md): one-hot mu, sigma_p = 1, q = 3, sigma_0 = 0.01,
 full-batch GD with eta = 0.1 for T = 200 steps scaled by 1 / (1 - p) (capped at 100 T).
@@ -16,8 +22,15 @@ still keeps an effective filter at p ~ 0.9 (the spec's hint m = 20 gave a smalle
 
 import ml_collections
 
-VARIANTS = ("tiny", "cpu", "gpu")
+VARIANTS = ("tiny", "cpu", "cpu_mechanism", "gpu")
 CPU_RATES = (0.0, 0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999)
+# The mechanism study: p = 0, the rates around p* and the over-pruned rates (m (1-p) <= 0.5).
+MECHANISM_RATES = (0.0, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999)
+# The ReLU control (C6b) at ||mu|| = 20 tests at 1.0 dense, so "no gain" could not fail. With
+# ||mu|| = 4 the dense ReLU net tests at 0.79 (a p = 0 pilot only: 8 seeds 1000-1007 outside
+# every config, ||mu|| in {3, 4, 5, 6, 8} gave 0.68, 0.79, 0.89, 0.96, 1.00), leaving room for
+# a gain; chosen before any p > 0 of the control was run.
+RELU_MU_NORM = 4.0
 
 
 def get_config(variant: str = "cpu") -> ml_collections.ConfigDict:
@@ -26,7 +39,7 @@ def get_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.experiment = "yang2023"
     config.variant = variant
-    config.grid = ml_collections.ConfigDict({"seed": tuple(range(16)), "pruning_rate": CPU_RATES})
+    config.grid = ml_collections.ConfigDict({"seed": tuple(range(32)), "pruning_rate": CPU_RATES})
     config.data = ml_collections.ConfigDict(
         dict(
             dimension=10000,
@@ -36,6 +49,7 @@ def get_config(variant: str = "cpu") -> ml_collections.ConfigDict:
             mu_kind="one_hot",
             noise_std=1.0,
             noise_orthogonal=True,
+            test_sampling="gram",
         )
     )
     config.model = ml_collections.ConfigDict(dict(width=40, power=3.0, init_std=0.01))
@@ -51,11 +65,15 @@ def get_config(variant: str = "cpu") -> ml_collections.ConfigDict:
     )
     config.theory = ml_collections.ConfigDict(dict(constant=1.0))
     config.checks = ml_collections.ConfigDict(
-        dict(chance_tolerance=0.1, loss_tolerance=0.01, min_gain=0.2, availability_sigmas=3.0)
+        dict(chance_tolerance=0.1, loss_tolerance=0.01, min_gain=0.2, bound_tolerance=0.05)
     )
-    # Controls run beside the main sweep, each a set of overrides of this config.
+    # Controls run beside the main sweep, each a set of overrides of this config (their rates
+    # are set at the end: the main grid's rates that are not over-pruned).
     config.controls = ml_collections.ConfigDict(
-        {"dense_mu": {"data": {"mu_kind": "dense"}}, "relu": {"model": {"power": 1.0}}}
+        {
+            "dense_mu": {"data": {"mu_kind": "dense"}},
+            "relu": {"model": {"power": 1.0}, "data": {"mu_norm": RELU_MU_NORM}},
+        }
     )
     config.run_controls = True
     config.companion = ml_collections.ConfigDict(
@@ -87,10 +105,23 @@ def get_config(variant: str = "cpu") -> ml_collections.ConfigDict:
             num_steps=40,
             log_every=20,
         )
+    elif variant == "cpu_mechanism":
+        config.grid.seed = tuple(range(100, 164))
+        config.grid.pruning_rate = MECHANISM_RATES
+        config.run_controls = False
+        config.companion.enabled = False
     elif variant == "gpu":
         config.grid.seed = tuple(range(32))
         config.data.update(dimension=30000, num_train=50, mu_norm=25.0)
         config.model.width = 50
         config.train.max_step_multiplier = 200.0
         config.companion.update(seeds=tuple(range(8)), hidden_sizes=(300, 100), num_steps=3000)
+    # The controls (C6a, C6b: "no gain from pruning") run at the rates that are not
+    # over-pruned, m (1 - p) > 0.5, and on the first half of the seeds (C6's joint tests need
+    # far fewer than C3's held-out gain); their long over-pruned cells would add cost, no gain.
+    width = config.model.width
+    control_rates = tuple(p for p in config.grid.pruning_rate if width * (1 - p) > 0.5 + 1e-9)
+    control_seeds = tuple(config.grid.seed)[: max(2, len(config.grid.seed) // 2)]
+    for control in config.controls.values():
+        control.grid = {"seed": control_seeds, "pruning_rate": control_rates}
     return config

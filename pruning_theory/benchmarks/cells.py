@@ -1,6 +1,7 @@
 """The vectorized grid and the per-cell loop, run through the same segment driver.
 
-Both sides call a `sweep.CompiledSweep`'s jitted segment program once per segment and fetch
+Both sides call a `sweep.CompiledSweep`'s jitted segment program (with the program's shared
+data as its argument) once per segment and fetch
 the metrics to the host after each, as `driver.run_sweep` does (checkpoints left out). The grid
 side builds one sweep over all cells; the per-cell side builds the sweep of a one-cell grid and
 calls its one compiled executable for every cell: the engine passes the cell coordinates as
@@ -60,11 +61,14 @@ def _runner(compiled: sweep.CompiledSweep):
         np.int32(v), layout.named(compiled.mesh, jax.sharding.PartitionSpec())
     )
 
+    shared = compiled.device_shared()
+
     def run(data_cells, model_cells) -> dict[str, np.ndarray]:
         cells = _device_cells(compiled, data_cells, model_cells)
         carry, phase, metrics = zeros(), segment.START, None
         for first_step in range(0, compiled.num_steps, compiled.log_every):
-            carry, (metrics, _) = compiled.segment(carry, *cells, scalar(first_step), scalar(phase))
+            step = scalar(first_step)
+            carry, (metrics, _) = compiled.segment(carry, *cells, step, scalar(phase), shared)
             phase = segment.CONTINUE
             metrics = distributed.to_host(metrics)
         return metrics
@@ -78,7 +82,7 @@ def _cell_list(grid: sweep.Grid) -> list[tuple[dict, dict]]:
     data = sweep.product_cells({n: axes[n] for n in grid.data_axes}) or {}
     model = sweep.product_cells({n: axes[n] for n in grid.model_axes})
     num_data = len(next(iter(data.values()))) if data else 1
-    num_model = len(next(iter(model.values())))
+    num_model = len(next(iter(model.values()))) if model else 1
     return [
         ({k: v[i : i + 1] for k, v in data.items()}, {k: v[j : j + 1] for k, v in model.items()})
         for i in range(num_data)
@@ -114,7 +118,8 @@ def run_per_cell(
     with timing.CompileCounter() as counter:
         compiled = sweep.build(program, one, num_steps=num_steps, log_every=log_every)
         run = _runner(compiled)
-        loop = lambda: [run(*_engine_cells(d, m)) for d, m in cells]  # noqa: E731
+        engine_cells = [_engine_cells(program, one, d, m) for d, m in cells]
+        loop = lambda: [run(d, m) for d, m in engine_cells]  # noqa: E731
         _, cold = timing.timed(loop)
         outcomes, warm = timing.best_timed(loop)
     metrics = {k: np.concatenate([_flat(o)[k] for o in outcomes]) for k in outcomes[0]}
@@ -123,10 +128,16 @@ def run_per_cell(
     )
 
 
-def _engine_cells(data_cell: Mapping, model_cell: Mapping):
-    """Host coordinates in the engine's dtypes (a grid without data axes has a placeholder)."""
+def _engine_cells(
+    program: sweep.Program, grid: sweep.Grid, data_cell: Mapping, model_cell: Mapping
+):
+    """Host coordinates in the engine's dtypes (a grid without data axes or without model
+    axes has a placeholder there, as in the engine), the data cell with the program's host
+    data beside its coordinates."""
+    placeholder = {segment.PLACEHOLDER: np.zeros((1,), np.float32)}
     cast = lambda c: {  # noqa: E731
         k: np.asarray(v).astype(jax.dtypes.canonicalize_dtype(np.asarray(v).dtype))
         for k, v in c.items()
     }
-    return cast(data_cell) or {segment.PLACEHOLDER: np.zeros((1,), np.float32)}, cast(model_cell)
+    data = cast(data_cell) or placeholder
+    return sweep.data_cells_with_host_data(program, data, grid), cast(model_cell) or placeholder

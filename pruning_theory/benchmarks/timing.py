@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pathlib
+import platform
 import time
 from collections.abc import Callable
 from typing import Any
@@ -89,3 +91,26 @@ def copy_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:
 def load_average() -> tuple[float, float, float]:
     """The 1, 5 and 15 minute load averages of the machine."""
     return os.getloadavg()
+
+
+def machine() -> dict:
+    """The backend, devices, CPU model and core count, memory and versions of this process."""
+    model = "unknown"
+    cpuinfo = pathlib.Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        model = names[0] if names else model
+    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return {
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "cpu_model": model,
+        "cpu_count": os.cpu_count(),
+        "memory_gib": round(pages / 2**30, 1),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+    }

@@ -2,13 +2,15 @@
 
 Imported only when torch is installed (the optional ``bench`` extra). Each function trains
 every cell one after another with straightforward tensor code, at the sizes of the JAX
-program it is compared with, and returns the last logged loss of each cell. The data are drawn
-with torch's generator (same distributions and shapes as the JAX programs, not the same
-numbers): these loops time the same work, they do not reproduce the JAX results.
+program it is compared with, and returns what each cell measured last (a loss, an accuracy or
+an error). Synthetic data are drawn with torch's generator (same distributions and shapes as
+the JAX programs, not the same numbers); real data are the arrays the JAX program trains on.
+These loops time the same work; they do not reproduce the JAX results number for number.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -139,4 +141,169 @@ def committee_online_sgd(
                 if (step + 1) % log_every == 0:
                     last = 0.5 * delta.item() ** 2
             errors.append(last)
+    return errors
+
+
+def _standardized(x, mean, std) -> torch.Tensor:
+    """Flattened float inputs: uint8 images scaled to [0, 1], then ``(x - mean) / std``."""
+    x = torch.as_tensor(x)
+    scaled = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+    mean = torch.as_tensor(mean).float()
+    std = torch.as_tensor(std).float()
+    return ((scaled - mean) / std).reshape(len(x), -1)
+
+
+def _expected_bn_relu(norm: torch.nn.BatchNorm1d) -> torch.Tensor:
+    """E[ReLU(gamma z + beta)], z ~ N(0, 1): the expected-BN score of each unit."""
+    gamma, beta = norm.weight.abs() + 1e-12, norm.bias
+    ratio = beta / gamma
+    normal = torch.distributions.Normal(0.0, 1.0)
+    return gamma * normal.log_prob(ratio).exp() + beta * normal.cdf(ratio)
+
+
+def _prune_units(mask, score, fraction: float, target: str, generator) -> None:
+    """Removes ``fraction`` of the alive units (smallest / random / largest score) in place."""
+    alive = torch.nonzero(mask).flatten()
+    count = int(fraction * len(alive))
+    if count == 0:
+        return
+    if target == "random":
+        order = torch.randperm(len(alive), generator=generator)
+    else:
+        order = torch.argsort(score[alive], descending=target == "largest")
+    mask[alive[order[:count]]] = 0.0
+
+
+class _MaskedBNMLP(torch.nn.Module):
+    """Hidden layers Linear -> BatchNorm -> ReLU, each unit behind a 0/1 mask; Linear output."""
+
+    def __init__(self, sizes: Sequence[int], num_classes: int = 10):
+        super().__init__()
+        pairs = list(itertools.pairwise(sizes))
+        self.linears = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in pairs)
+        self.norms = torch.nn.ModuleList(torch.nn.BatchNorm1d(b) for _, b in pairs)
+        self.output = torch.nn.Linear(sizes[-1], num_classes)
+        self.unit_masks = [torch.ones(b) for _, b in pairs]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for linear, norm, mask in zip(self.linears, self.norms, self.unit_masks, strict=True):
+            x = F.relu(norm(linear(x))) * mask
+        return self.output(x)
+
+    def test_accuracy(self, inputs, labels, batch_size: int) -> float:
+        """Accuracy in eval mode (running BatchNorm statistics), in chunks of ``batch_size``."""
+        self.eval()
+        with torch.no_grad():
+            chunks = zip(inputs.split(batch_size), labels.split(batch_size), strict=True)
+            correct = sum(int((self(x).argmax(-1) == y).sum()) for x, y in chunks)
+        self.train()
+        return correct / len(inputs)
+
+    def prune(self, fraction: float, target: str, generator) -> None:
+        """Removes ``fraction`` of every hidden layer's alive units by the expected-BN score."""
+        with torch.no_grad():
+            for norm, mask in zip(self.norms, self.unit_masks, strict=True):
+                _prune_units(mask, _expected_bn_relu(norm), fraction, target, generator)
+
+
+def bn_mlp_pruning(
+    cells: Sequence[tuple[int, str]],
+    *,
+    x_train,
+    y_train,
+    x_test,
+    y_test,
+    mean,
+    std,
+    widths: Sequence[int],
+    batch_size: int,
+    num_epochs: int,
+    learning_rate: float,
+    prune_fraction: float,
+    eval_batch_size: int,
+) -> list[float]:
+    """Adam training of a BN-MLP with structured pruning at every epoch's end (Bartoldson
+    et al. 2020, docs/papers/bartoldson2020.md, "CPU-scale protocol").
+
+    Every epoch: a fresh shuffle, minibatches (last partial dropped), one Adam step each; at
+    its end the test accuracy in eval mode, then ``prune_fraction`` of each hidden layer's
+    alive units removed (by the expected-BN score, smallest / largest, or at random), then
+    the test accuracy again.
+
+    Args:
+      cells: (seed, target) of each cell; target in ``smallest``, ``random``, ``largest``.
+      x_train, y_train, x_test, y_test: the split (uint8 images or float signals).
+      mean, std: the training set's standardization statistics.
+
+    Returns:
+      The test accuracy after the last epoch's prune, per cell.
+    """
+    inputs, tests = _standardized(x_train, mean, std), _standardized(x_test, mean, std)
+    labels, test_labels = torch.as_tensor(y_train).long(), torch.as_tensor(y_test).long()
+    accuracies = []
+    for seed, target in cells:
+        generator = torch.Generator().manual_seed(int(seed))
+        torch.manual_seed(int(seed))
+        model = _MaskedBNMLP((inputs.shape[1], *widths))
+        optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+        for _ in range(num_epochs):
+            order = torch.randperm(len(inputs), generator=generator)
+            for start in range(0, len(inputs) - batch_size + 1, batch_size):
+                index = order[start : start + batch_size]
+                loss = F.cross_entropy(model(inputs[index]), labels[index])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            model.test_accuracy(tests, test_labels, eval_batch_size)  # before the prune
+            model.prune(prune_fraction, target, generator)
+            accuracy = model.test_accuracy(tests, test_labels, eval_batch_size)
+        accuracies.append(accuracy)
+    return accuracies
+
+
+def sigmoid_mlp_sgd(
+    seeds: Sequence[int],
+    *,
+    x_train,
+    y_train,
+    x_test,
+    y_test,
+    layer_sizes: Sequence[int],
+    batch_size: int,
+    num_steps: int,
+    learning_rate: float,
+    momentum: float,
+    log_every: int,
+    loss_subset: int = 1000,
+) -> list[float]:
+    """SGD with momentum of a sigmoid MLP on real data (Acharyya et al. 2021, C7 setup,
+    docs/papers/acharyya2021.md): per step a minibatch drawn without replacement, and at each
+    logging the training loss on the first ``loss_subset`` examples and the test error.
+
+    Returns:
+      The test error at the last logging, per seed.
+    """
+    inputs, tests = torch.as_tensor(x_train).float(), torch.as_tensor(x_test).float()
+    labels, test_labels = torch.as_tensor(y_train).long(), torch.as_tensor(y_test).long()
+    errors = []
+    for seed in seeds:
+        generator = torch.Generator().manual_seed(int(seed))
+        torch.manual_seed(int(seed))
+        layers = []
+        for fan_in, fan_out in itertools.pairwise(layer_sizes):
+            layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.Sigmoid()]
+        network = torch.nn.Sequential(*layers[:-1])
+        optimizer = torch.optim.SGD(network.parameters(), lr=learning_rate, momentum=momentum)
+        for step in range(num_steps):
+            index = torch.randperm(len(inputs), generator=generator)[:batch_size]
+            loss = F.cross_entropy(network(inputs[index]), labels[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if (step + 1) % log_every == 0:
+                with torch.no_grad():
+                    F.cross_entropy(network(inputs[:loss_subset]), labels[:loss_subset]).item()
+                    predictions = network(tests).argmax(-1)
+                    error = 1.0 - (predictions == test_labels).float().mean().item()
+        errors.append(error)
     return errors

@@ -52,8 +52,12 @@ def _run_chunk(
     resume: tuple[int, Any] | None,
     store: checkpoint.SweepCheckpoint | None,
     report: Callable[[int], None],
+    shared: Any,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Trains one chunk of cells from its start or a restored state; returns its results."""
+    """Trains one chunk of cells from its start or a restored state; returns its results.
+
+    ``shared`` is the program's shared data on the mesh (`sweep.CompiledSweep.device_shared`).
+    """
     options, mesh = sweep.execution, sweep.mesh
     host_cells = sweep.layout.chunk_cells(sweep.data_cells, sweep.model_cells, chunk)
     cells = [
@@ -74,7 +78,7 @@ def _run_chunk(
     stop = False
     for first_step in range(step, sweep.num_steps, sweep.log_every):
         carry, (metrics, final) = sweep.segment(
-            carry, *cells, _scalar(first_step, mesh), _scalar(phase, mesh)
+            carry, *cells, _scalar(first_step, mesh), _scalar(phase, mesh), shared
         )
         phase = segment.CONTINUE
         done = first_step + sweep.log_every
@@ -150,10 +154,12 @@ def run_sweep(
     store = None
     resume = None
     if checkpoint_dir is not None:
-        store = checkpoint.SweepCheckpoint(checkpoint_dir, sweep.manifest(), sweep.num_steps)
+        manifest = {**sweep.manifest(), "config_sha256": sweep.execution.config_sha256}
+        store = checkpoint.SweepCheckpoint(checkpoint_dir, manifest, sweep.num_steps)
         resume = store.restore(_saved_shape(sweep))
     total = sweep.layout.num_chunks * sweep.num_steps
     started = time.perf_counter()
+    shared = sweep.device_shared()
     chunks = []
     for chunk in range(sweep.layout.num_chunks):
         outcome = store.load_chunk(chunk) if store is not None else None
@@ -165,7 +171,7 @@ def run_sweep(
                     progress(offset + done, total, time.perf_counter() - started)
 
             state = resume[1:] if resume is not None and resume[0] == chunk else None
-            outcome = _run_chunk(sweep, chunk, state, store, report)
+            outcome = _run_chunk(sweep, chunk, state, store, report, shared)
         chunks.append(outcome)
     if store is not None:
         store.drop_state()

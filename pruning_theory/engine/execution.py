@@ -1,39 +1,54 @@
-"""Execution options of sweeps: devices, memory budget, checkpoints, grid shard, stop request.
+"""Execution options of sweeps: devices, memory budget, checkpoints, grid shard, stop, progress.
 
-The runner enters an `execution` block; every `sweep.run_program` inside reads its options, so
-experiments scale out, checkpoint and shard without a line of code of their own. No option
-changes a cell's result beyond float rounding.
+The runner builds one `Execution` per run and passes it to the experiment, which passes it to
+every `sweep.run_program` call; so experiments scale out, checkpoint, shard and report progress
+without a line of code of their own. No option changes a cell's result beyond float rounding.
+
+Each sweep of a run has its own name, which names its checkpoint folder
+``<checkpoint_dir>/<name>``: a sweep resumes from its own folder whatever the order the sweeps
+run in. An `Execution` remembers the names of the sweeps started under it and refuses a second
+sweep of the same name.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import dataclasses
-import itertools
 import pathlib
+import re
 import threading
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from pruning_theory.engine import grid_shards
+
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+class ProgressReporter(Protocol):
+    """Called after each segment with the steps done, the total steps and the seconds spent."""
+
+    def __call__(self, step: int, num_steps: int, elapsed_s: float) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True)
 class Execution:
-    """Where and how sweeps run; no field changes a cell's result beyond float rounding.
+    """Where and how the sweeps of one run go; no field changes a cell's result beyond rounding.
 
     Attributes:
       devices: the devices of the 1-D cell mesh; None: every device of every process.
       memory_budget_bytes: what one device may use for a chunk of cells; None: all cells in
         one chunk.
-      checkpoint_dir: each sweep saves its state here at segment boundaries and resumes from
-        it; None: no checkpoints.
+      checkpoint_dir: each sweep saves its state in ``<checkpoint_dir>/<sweep name>`` at
+        segment boundaries and resumes from it; None: no checkpoints.
       checkpoint_interval_s: least seconds between two saves of a sweep (a stop request
         always saves).
       grid_shard: ``(index, count)``: run only that slice of every grid (`grid_shards`).
       stop: when set (e.g. by a SIGTERM handler), the running sweep saves at the next segment
         boundary and raises `Preempted`.
+      config_sha256: the digest of the run's config (set by the runner); part of every
+        sweep's checkpoint manifest, so a chunk or state of another config is never resumed.
+      progress: ``sweep name -> reporter`` (e.g. `sweep.print_progress`), called once per
+        sweep; None: silence.
     """
 
     devices: Sequence[Any] | None = None
@@ -42,6 +57,12 @@ class Execution:
     checkpoint_interval_s: float = 60.0
     grid_shard: tuple[int, int] | None = None
     stop: threading.Event | None = None
+    config_sha256: str | None = None
+    progress: Callable[[str], ProgressReporter | None] | None = None
+    # Names of the sweeps started under these options (`start_sweep`); fresh on each copy.
+    _started: set[str] = dataclasses.field(
+        default_factory=set, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self):
         budget = self.memory_budget_bytes
@@ -59,50 +80,32 @@ class Preempted(RuntimeError):
     """A stop was requested: the sweep saved its state (when checkpointing) and stopped."""
 
 
-@dataclasses.dataclass(frozen=True)
-class _Context:
-    options: Execution
-    sweep_index: Iterator[int]
+def validate_name(name: str) -> None:
+    """Raises ValueError naming ``name`` unless it can name a folder (letters, digits, ``_.-``)."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(
+            f"sweep name {name!r} must be letters, digits, '_', '.' or '-' (not starting with "
+            "'.' or '-'): it names the sweep's checkpoint folder"
+        )
 
 
-_CONTEXT: contextvars.ContextVar[_Context | None] = contextvars.ContextVar(
-    "pruning_theory_execution", default=None
-)
+def start_sweep(
+    options: Execution, name: str
+) -> tuple[pathlib.Path | None, ProgressReporter | None]:
+    """Registers a sweep ``name`` under ``options``; returns its checkpoint folder and reporter.
 
-
-@contextlib.contextmanager
-def execution(options: Execution | None = None, **fields: Any) -> Iterator[Execution]:
-    """Runs every `run_program` inside the block with these options.
-
-    Each sweep started inside gets its own checkpoint subdirectory ``<index>_<name>``, numbered
-    in the order the sweeps start, which is deterministic for a deterministic experiment.
-
-    Args:
-      options: an `Execution`, or None to build one from ``fields``.
-      **fields: `Execution` fields.
+    Raises:
+      ValueError: if ``name`` is not a valid folder name, or a sweep of that name already
+        started under ``options`` (two sweeps of one run would share a checkpoint).
     """
-    options = options or Execution(**fields)
-    token = _CONTEXT.set(_Context(options, itertools.count()))
-    try:
-        yield options
-    finally:
-        _CONTEXT.reset(token)
-
-
-def current_execution() -> Execution:
-    """The options of the innermost `execution` block, or the defaults."""
-    context = _CONTEXT.get()
-    return Execution() if context is None else context.options
-
-
-def checkpoint_directory(options: Execution, name: str | None) -> pathlib.Path | None:
-    """The checkpoint directory of the next sweep: ``<index>_<name>`` under the options' one.
-
-    Every call takes the next index of the current `execution` block (0 outside one), so a
-    sweep's directory depends only on how many sweeps started before it.
-    """
-    context = _CONTEXT.get()
-    index = next(context.sweep_index) if context is not None else 0
-    if options.checkpoint_dir is None:
-        return None
-    return pathlib.Path(options.checkpoint_dir) / f"{index:03d}_{name or 'sweep'}"
+    validate_name(name)
+    if name in options._started:
+        raise ValueError(
+            f"a sweep named {name!r} already ran under this Execution; give every sweep of a "
+            "run its own name (it names the sweep's checkpoint folder), or pass a fresh "
+            "Execution for a new run"
+        )
+    options._started.add(name)
+    directory = None if options.checkpoint_dir is None else pathlib.Path(options.checkpoint_dir)
+    reporter = None if options.progress is None else options.progress(name)
+    return None if directory is None else directory / name, reporter

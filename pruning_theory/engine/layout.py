@@ -64,10 +64,12 @@ class Layout:
 
     @property
     def num_chunks(self) -> int:
+        """Chunks the split axis is cut into."""
         return math.ceil(self.length / self.chunk_size)
 
     @property
     def padded_length(self) -> int:
+        """Cells along the split axis with the padding: whole chunks."""
         return self.num_chunks * self.chunk_size
 
     def chunk_indices(self, chunk: int) -> np.ndarray:
@@ -83,8 +85,8 @@ class Layout:
 
     def segment_specs(self):
         """shard_map specs of the segment's inputs (carry, data cells, model cells, step,
-        phase) and outputs (carry, (metrics, final)); the carry is (data, states, last
-        metrics, divergence steps)."""
+        phase, shared data) and outputs (carry, (metrics, final)); the carry is (data,
+        states, last metrics, divergence steps); the shared data is replicated."""
         split = PartitionSpec(MESH_AXIS)
         data_spec, model_spec = (
             (split, PartitionSpec())
@@ -96,7 +98,7 @@ class Layout:
         )
         block = self.spec(2)
         carry = (self.spec(1), block, block, block)
-        inputs = (carry, data_spec, model_spec, PartitionSpec(), PartitionSpec())
+        inputs = (carry, data_spec, model_spec, PartitionSpec(), PartitionSpec(), PartitionSpec())
         return inputs, (carry, (block, block))
 
     def chunk_cells(
@@ -113,6 +115,7 @@ class Layout:
         return dict(data_cells), take(model_cells)
 
     def to_dict(self) -> dict[str, int | str]:
+        """The layout as JSON-ready fields (part of a checkpoint's manifest)."""
         return {
             "split": "data" if self.split == DATA else "model",
             "length": self.length,
@@ -173,4 +176,5 @@ def chunk_size_for_budget(
 
 
 def named(mesh: Mesh, spec: PartitionSpec) -> NamedSharding:
+    """The sharding of ``spec`` over ``mesh``."""
     return NamedSharding(mesh, spec)

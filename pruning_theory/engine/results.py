@@ -77,6 +77,7 @@ class SweepResult:
 
     @classmethod
     def load(cls, directory: str | pathlib.Path, prefix: str = "metrics") -> SweepResult:
+        """Reads ``{prefix}.npz`` written by `save` (axes, metrics, divergence, shard record)."""
         with np.load(pathlib.Path(directory) / f"{prefix}.npz") as npz:
 
             def group(tag: str) -> dict[str, np.ndarray]:
@@ -116,6 +117,7 @@ class SweepResult:
 
 
 def format_value(value: Any) -> str:
+    """A scalar as text: strings as they are, floats by ``repr`` (round-trip), others by ``str``."""
     if isinstance(value, str):
         return value
     value = np.asarray(value).item()

@@ -2,7 +2,9 @@
 
 `block_functions` turns an experiment's `sweep.Program` into pure functions over a block of
 cells ``[data_cells, model_cells]`` (the whole grid, one chunk, or one device's share of it:
-the same code runs in all three). A segment call
+the same code runs in all three). The program's shared data (``Program.shared``) is an
+argument of every block function, unbatched, bound to the program's functions inside the
+trace (`sweep.Program.bind`), so it is never a compile-time constant. A segment call
 
 1. by its unbatched ``phase``: builds the data and initial states (`START`), rebuilds only the
    data after a resume from a checkpoint, which holds no data (`REBUILD`), or goes on
@@ -15,7 +17,7 @@ the same code runs in all three). A segment call
 4. runs ``finalize`` behind a `lax.cond` that only the last segment takes.
 
 The carry is ``(data, states, last_metrics, diverged_at)``; everything but the data is what a
-checkpoint saves.
+checkpoint saves (the shared data is not carried either: it is an argument of every call).
 """
 
 from __future__ import annotations
@@ -76,12 +78,14 @@ def unlogged(abstract: Pytree) -> Pytree:
 class BlockFunctions:
     """Pure functions of a block of cells (``data_cells``, ``model_cells``: coordinate dicts).
 
+    Every function takes the program's shared data (None without) as its last argument.
+
     Attributes:
-      initial_carry: ``(data_cells, model_cells) -> carry``, the carry after `START`.
-      evaluate: ``(data, states, data_cells, model_cells) -> metrics`` of every cell.
-      finalize: ``(data, states, data_cells, model_cells) -> final metrics`` of every cell.
-      segment: ``(carry, data_cells, model_cells, first_step, phase) -> (carry, (metrics,
-        final))``; ``final`` is zeros except on the last segment.
+      initial_carry: ``(data_cells, model_cells, shared) -> carry``, the carry after `START`.
+      evaluate: ``(data, states, data_cells, model_cells, shared) -> metrics`` of every cell.
+      finalize: ``(data, states, data_cells, model_cells, shared) -> final metrics``.
+      segment: ``(carry, data_cells, model_cells, first_step, phase, shared) -> (carry,
+        (metrics, final))``; ``final`` is zeros except on the last segment.
     """
 
     initial_carry: Callable[..., Pytree]
@@ -90,84 +94,118 @@ class BlockFunctions:
     segment: Callable[..., Pytree]
 
 
+def _merge(data_cell, model_cell) -> dict[str, jax.Array]:
+    return {**coordinates(data_cell), **coordinates(model_cell)}
+
+
+def _no_finalize(state, cell, data) -> dict[str, jax.Array]:
+    return {}
+
+
+def _finalize_one(program) -> Callable[..., Pytree]:
+    return program.finalize or _no_finalize
+
+
+def _build_data(program, data_cells) -> Pytree:
+    """The data of every data cell (vmapped ``make_data``)."""
+    return jax.vmap(lambda data_cell: program.make_data(coordinates(data_cell)))(data_cells)
+
+
+def _over_block(function, data, states, data_cells, model_cells) -> Pytree:
+    """``function(state, cell, data)`` over a block: data cells outer, data unbatched inside."""
+
+    def over_model(data_cell, data_one, states_one):
+        one = lambda state, model_cell: function(  # noqa: E731
+            state, _merge(data_cell, model_cell), data_one
+        )
+        return jax.vmap(one)(states_one, model_cells)
+
+    return jax.vmap(over_model)(data_cells, data, states)
+
+
+def _initial_carry(program, data_cells, model_cells) -> Pytree:
+    """Data, initial states, unlogged metrics and no divergence for every cell of a block."""
+
+    def start(data_cell):
+        data = program.make_data(coordinates(data_cell))
+        init = lambda model_cell: program.init(_merge(data_cell, model_cell), data)  # noqa: E731
+        return data, jax.vmap(init)(model_cells)
+
+    data, states = jax.vmap(start)(data_cells)
+    evaluate = lambda *args: _over_block(program.evaluate, *args)  # noqa: E731
+    metrics = unlogged(jax.eval_shape(evaluate, data, states, data_cells, model_cells))
+    block = (jax.tree.leaves(data_cells)[0].shape[0], jax.tree.leaves(model_cells)[0].shape[0])
+    diverged = jnp.full(block, NOT_DIVERGED, jnp.int32)
+    return data, states, metrics, diverged
+
+
+def _advance_data_cell(
+    program, log_every, data_cell, data, states, last_metrics, diverged_at, model_cells, first_step
+):
+    """One segment of the model cells of one data cell; non-finite cells are frozen."""
+
+    def one_cell(state, last, diverged, model_cell):
+        cell = _merge(data_cell, model_cell)
+        steps = first_step + jnp.arange(log_every)
+        step_fn = lambda s, step: (program.advance(s, cell, data, step), None)  # noqa: E731
+        new_state, _ = jax.lax.scan(step_fn, state, steps)
+        metrics = program.evaluate(new_state, cell, data)
+        bad = ~(all_finite(new_state) & all_finite(metrics))
+        frozen = bad | (diverged != NOT_DIVERGED)
+        keep = lambda new, old: jnp.where(frozen, old, new)  # noqa: E731
+        seen = jnp.where(bad, first_step + log_every, NOT_DIVERGED)
+        return (
+            jax.tree.map(keep, new_state, state),
+            jax.tree.map(keep, metrics, last),
+            jnp.where(diverged != NOT_DIVERGED, diverged, seen).astype(jnp.int32),
+        )
+
+    return jax.vmap(one_cell)(states, last_metrics, diverged_at, model_cells)
+
+
+def _segment(program, num_steps, log_every, carry, data_cells, model_cells, first_step, phase):
+    """One segment of a block (see the module docstring), ``program`` with its shared bound."""
+    carry = jax.lax.switch(
+        phase,
+        (
+            lambda _: _initial_carry(program, data_cells, model_cells),
+            lambda c: (_build_data(program, data_cells), *c[1:]),
+            lambda c: c,
+        ),
+        carry,
+    )
+    data, states, last_metrics, diverged_at = carry
+    advance = lambda *args: _advance_data_cell(program, log_every, *args)  # noqa: E731
+    states, metrics, diverged_at = jax.vmap(advance, in_axes=(0, 0, 0, 0, 0, None, None))(
+        data_cells, data, states, last_metrics, diverged_at, model_cells, first_step
+    )
+    finalize = lambda *args: _over_block(_finalize_one(program), *args)  # noqa: E731
+    final = jax.lax.cond(
+        first_step + log_every == num_steps,
+        lambda s: finalize(data, s, data_cells, model_cells),
+        lambda s: zeros(jax.eval_shape(finalize, data, s, data_cells, model_cells)),
+        states,
+    )
+    return strongly_typed((data, states, metrics, diverged_at)), (metrics, final)
+
+
 def block_functions(program, *, num_steps: int, log_every: int) -> BlockFunctions:
     """The block functions of a `sweep.Program` run for ``num_steps`` in segments."""
-    finalize_one = program.finalize or (lambda state, cell, data: {})
 
-    def merge(data_cell, model_cell):
-        return {**coordinates(data_cell), **coordinates(model_cell)}
+    def initial_carry(data_cells, model_cells, shared):
+        return _initial_carry(program.bind(shared), data_cells, model_cells)
 
-    def build_data(data_cells):
-        return jax.vmap(lambda data_cell: program.make_data(coordinates(data_cell)))(data_cells)
+    def evaluate(data, states, data_cells, model_cells, shared):
+        return _over_block(program.bind(shared).evaluate, data, states, data_cells, model_cells)
 
-    def per_cell(function):
-        """``function(state, cell, data)`` over a block: data cells outer, data unbatched inside."""
+    def finalize(data, states, data_cells, model_cells, shared):
+        function = _finalize_one(program.bind(shared))
+        return _over_block(function, data, states, data_cells, model_cells)
 
-        def over_block(data, states, data_cells, model_cells):
-            def over_model(data_cell, data_one, states_one):
-                one = lambda state, model_cell: function(  # noqa: E731
-                    state, merge(data_cell, model_cell), data_one
-                )
-                return jax.vmap(one)(states_one, model_cells)
-
-            return jax.vmap(over_model)(data_cells, data, states)
-
-        return over_block
-
-    evaluate = per_cell(program.evaluate)
-    finalize = per_cell(finalize_one)
-
-    def initial_carry(data_cells, model_cells):
-        def start(data_cell):
-            data = program.make_data(coordinates(data_cell))
-            init = lambda model_cell: program.init(merge(data_cell, model_cell), data)  # noqa: E731
-            return data, jax.vmap(init)(model_cells)
-
-        data, states = jax.vmap(start)(data_cells)
-        metrics = unlogged(jax.eval_shape(evaluate, data, states, data_cells, model_cells))
-        block = (jax.tree.leaves(data_cells)[0].shape[0], jax.tree.leaves(model_cells)[0].shape[0])
-        diverged = jnp.full(block, NOT_DIVERGED, jnp.int32)
-        return data, states, metrics, diverged
-
-    def advance(data_cell, data, states, last_metrics, diverged_at, model_cells, first_step):
-        def one_cell(state, last, diverged, model_cell):
-            cell = merge(data_cell, model_cell)
-            steps = first_step + jnp.arange(log_every)
-            step_fn = lambda s, step: (program.advance(s, cell, data, step), None)  # noqa: E731
-            new_state, _ = jax.lax.scan(step_fn, state, steps)
-            metrics = program.evaluate(new_state, cell, data)
-            bad = ~(all_finite(new_state) & all_finite(metrics))
-            frozen = bad | (diverged != NOT_DIVERGED)
-            keep = lambda new, old: jnp.where(frozen, old, new)  # noqa: E731
-            seen = jnp.where(bad, first_step + log_every, NOT_DIVERGED)
-            return (
-                jax.tree.map(keep, new_state, state),
-                jax.tree.map(keep, metrics, last),
-                jnp.where(diverged != NOT_DIVERGED, diverged, seen).astype(jnp.int32),
-            )
-
-        return jax.vmap(one_cell)(states, last_metrics, diverged_at, model_cells)
-
-    def segment(carry, data_cells, model_cells, first_step, phase):
-        carry = jax.lax.switch(
-            phase,
-            (
-                lambda _: initial_carry(data_cells, model_cells),
-                lambda c: (build_data(data_cells), *c[1:]),
-                lambda c: c,
-            ),
-            carry,
+    def segment(carry, data_cells, model_cells, first_step, phase, shared):
+        bound = program.bind(shared)
+        return _segment(
+            bound, num_steps, log_every, carry, data_cells, model_cells, first_step, phase
         )
-        data, states, last_metrics, diverged_at = carry
-        states, metrics, diverged_at = jax.vmap(advance, in_axes=(0, 0, 0, 0, 0, None, None))(
-            data_cells, data, states, last_metrics, diverged_at, model_cells, first_step
-        )
-        final = jax.lax.cond(
-            first_step + log_every == num_steps,
-            lambda s: finalize(data, s, data_cells, model_cells),
-            lambda s: zeros(jax.eval_shape(finalize, data, s, data_cells, model_cells)),
-            states,
-        )
-        return strongly_typed((data, states, metrics, diverged_at)), (metrics, final)
 
     return BlockFunctions(initial_carry, evaluate, finalize, segment)

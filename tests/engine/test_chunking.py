@@ -4,10 +4,11 @@ import chex
 import numpy as np
 import pytest
 
-from pruning_theory.engine import layout, sweep
-from tests.engine.test_sweep import toy_program
+from pruning_theory import engine
+from pruning_theory.engine import layout
+from tests.engine.toy import toy_program
 
-GRID = sweep.Grid(
+GRID = engine.Grid(
     {"seed": [0, 1], "learning_rate": [0.01, 0.02, 0.03, 0.04, 0.05], "scale": [0.5, 1.0]},
     ("seed",),
 )
@@ -15,8 +16,8 @@ GRID = sweep.Grid(
 
 @pytest.fixture(scope="module")
 def unchunked():
-    compiled = sweep.build(toy_program(64), GRID, num_steps=6, log_every=2)
-    return compiled, sweep.run(compiled)
+    compiled = engine.build(toy_program(64), GRID, num_steps=6, log_every=2)
+    return compiled, engine.run(compiled)
 
 
 def test_a_memory_budget_runs_equal_chunks_with_the_same_results(unchunked):
@@ -25,24 +26,37 @@ def test_a_memory_budget_runs_equal_chunks_with_the_same_results(unchunked):
     full, smallest = compiled.peak_bytes(10), compiled.peak_bytes(1)
     assert smallest < full
     budget = (full + smallest) // 2
-    options = sweep.Execution(memory_budget_bytes=budget)
-    chunked = sweep.build(toy_program(64), GRID, num_steps=6, log_every=2, execution=options)
+    options = engine.Execution(memory_budget_bytes=budget)
+    chunked = engine.build(toy_program(64), GRID, num_steps=6, log_every=2, execution=options)
     assert chunked.layout.num_chunks > 1
     assert chunked.peak_bytes(chunked.layout.chunk_size) <= budget
-    result = sweep.run(chunked)
+    result = engine.run(chunked)
     assert chunked.segment._cache_size() == 1  # every chunk runs the one executable
     chex.assert_trees_all_close(result.metrics, whole.metrics, rtol=1e-6)
     chex.assert_trees_all_close(result.final, whole.final, rtol=1e-6)
     np.testing.assert_array_equal(result.diverged_at, -1)
-    with sweep.execution(options):
-        via_context = sweep.run_program(toy_program(64), GRID, num_steps=6, log_every=2)
-    chex.assert_trees_all_equal(via_context.metrics, result.metrics)
+    passed = engine.run_program(
+        toy_program(64), GRID, name="sweep", num_steps=6, log_every=2, execution=options
+    )
+    chex.assert_trees_all_equal(passed.metrics, result.metrics)
+
+
+def test_padding_cells_of_uneven_chunks_on_one_device_are_dropped(unchunked):
+    compiled, whole = unchunked
+    budget = (compiled.peak_bytes(4) + compiled.peak_bytes(5)) // 2
+    options = engine.Execution(memory_budget_bytes=budget)
+    chunked = engine.build(toy_program(64), GRID, num_steps=6, log_every=2, execution=options)
+    chunk_layout = chunked.layout
+    assert chunk_layout.num_devices == 1 and chunk_layout.padded_length > chunk_layout.length
+    result = engine.run(chunked)
+    chex.assert_trees_all_close(result.metrics, whole.metrics, rtol=1e-6)
+    chex.assert_trees_all_close(result.final, whole.final, rtol=1e-6)
 
 
 def test_budget_below_the_smallest_chunk_is_refused_naming_both_sizes():
-    options = sweep.Execution(memory_budget_bytes=64)
+    options = engine.Execution(memory_budget_bytes=64)
     with pytest.raises(ValueError, match=r"memory budget 0.000 MiB is below the .* MiB per device"):
-        sweep.build(toy_program(64), GRID, num_steps=6, log_every=2, execution=options)
+        engine.build(toy_program(64), GRID, num_steps=6, log_every=2, execution=options)
 
 
 @pytest.mark.parametrize(
@@ -55,7 +69,7 @@ def test_budget_below_the_smallest_chunk_is_refused_naming_both_sizes():
 )
 def test_bad_execution_options_are_refused(fields, message):
     with pytest.raises(ValueError, match=message):
-        sweep.Execution(**fields)
+        engine.Execution(**fields)
 
 
 def test_chunk_size_for_budget_follows_the_measured_line():

@@ -15,7 +15,7 @@ from pruning_theory.engine import distributed
 from pruning_theory.engine.results import SweepResult
 from pruning_theory.papers.yang2023 import experiment as yang2023
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OVERRIDES = ["--config.run_controls=False", "--config.companion.enabled=False"]
 
 

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from launch.configs import yang2023 as configs
+from pruning_theory import engine
 from pruning_theory.claims import diverged_note, drop_diverged
-from pruning_theory.engine import sweep
 from pruning_theory.engine.results import SweepResult
 from pruning_theory.papers.yang2023 import claims as yang2023_claims
 from pruning_theory.papers.yang2023 import experiment as yang2023
 
 
-def growth_program() -> sweep.Program:
+def growth_program() -> engine.Program:
     """x <- growth * x from x = 1: float32 overflows to Inf at step 4 when growth = 1e10."""
 
     def make_data(data_cell):
@@ -32,13 +32,13 @@ def growth_program() -> sweep.Program:
     def finalize(state, cell, data):
         return {"final_x": state["x"]}
 
-    return sweep.Program(make_data, init, advance, evaluate, finalize)
+    return engine.Program(make_data, init, advance, evaluate, finalize)
 
 
 @pytest.fixture(scope="module")
 def diverging():
-    grid = sweep.Grid({"seed": [0, 1], "growth": [0.5, 1e10, 1.0]}, ("seed",))
-    return sweep.run_program(growth_program(), grid, num_steps=8, log_every=2)
+    grid = engine.Grid({"seed": [0, 1], "growth": [0.5, 1e10, 1.0]}, ("seed",))
+    return engine.run_program(growth_program(), grid, name="sweep", num_steps=8, log_every=2)
 
 
 def test_diverged_cell_is_frozen_at_its_last_finite_state_and_flagged(diverging):
@@ -52,8 +52,8 @@ def test_diverged_cell_is_frozen_at_its_last_finite_state_and_flagged(diverging)
 
 
 def test_other_cells_are_unaffected_by_a_diverging_neighbour(diverging):
-    healthy = sweep.Grid({"seed": [0, 1], "growth": [0.5, 1.0]}, ("seed",))
-    alone = sweep.run_program(growth_program(), healthy, num_steps=8, log_every=2)
+    healthy = engine.Grid({"seed": [0, 1], "growth": [0.5, 1.0]}, ("seed",))
+    alone = engine.run_program(growth_program(), healthy, name="sweep", num_steps=8, log_every=2)
     for name in ("x", "loss", "steps"):
         np.testing.assert_array_equal(diverging.metrics[name][:, [0, 2]], alone.metrics[name])
     np.testing.assert_array_equal(alone.diverged_at, -1)
@@ -61,16 +61,16 @@ def test_other_cells_are_unaffected_by_a_diverging_neighbour(diverging):
 
 
 def test_divergence_in_the_first_segment_logs_nan_and_the_first_logged_step():
-    grid = sweep.Grid({"seed": [0], "growth": [1e30]}, ("seed",))
-    result = sweep.run_program(growth_program(), grid, num_steps=6, log_every=2)
+    grid = engine.Grid({"seed": [0], "growth": [1e30]}, ("seed",))
+    result = engine.run_program(growth_program(), grid, name="sweep", num_steps=6, log_every=2)
     np.testing.assert_array_equal(result.diverged_at, [[2]])
     assert np.all(np.isnan(result.metrics["x"]))
     np.testing.assert_array_equal(result.final["final_x"], [[1.0]])  # frozen at init
 
 
 def test_drop_diverged_removes_whole_replicates_and_says_so(diverging):
-    grid = sweep.Grid({"seed": [0, 1, 2], "growth": [0.5, 2.0]}, ("seed",))
-    result = sweep.run_program(growth_program(), grid, num_steps=4, log_every=2)
+    grid = engine.Grid({"seed": [0, 1, 2], "growth": [0.5, 2.0]}, ("seed",))
+    result = engine.run_program(growth_program(), grid, name="sweep", num_steps=4, log_every=2)
     flagged = dataclasses.replace(result, diverged_at=np.array([[-1, -1], [-1, 4], [-1, -1]]))
     kept, dropped = drop_diverged(flagged, "seed")
     np.testing.assert_array_equal(kept.axes["seed"], [0, 2])

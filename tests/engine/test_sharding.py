@@ -14,8 +14,10 @@ import jax
 import numpy as np
 import pytest
 
-from pruning_theory.engine import grid_shards, sweep
-from tests.engine.test_sweep import toy_program
+from pruning_theory import engine
+from pruning_theory.engine import grid_shards
+from tests.engine.test_shared import lookup_program, seed_table
+from tests.engine.toy import dataset_program, toy_dataset, toy_program
 
 NUM_DEVICES = 8
 eight_devices = pytest.mark.skipif(
@@ -23,6 +25,7 @@ eight_devices = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow
 def test_on_eight_simulated_devices():
     if jax.device_count() == NUM_DEVICES:
         pytest.skip("already on eight devices")
@@ -39,20 +42,20 @@ def test_on_eight_simulated_devices():
             "-p",
             "no:xdist",
         ],
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
         capture_output=True,
         text=True,
         timeout=600,
         env={**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"},
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert completed.stdout.count(" PASSED") == 4, completed.stdout  # none skipped there
+    assert completed.stdout.count(" PASSED") == 6, completed.stdout  # none skipped there
 
 
 def run(grid, devices=None, budget=None, shard=None, num_steps=6):
-    options = sweep.Execution(devices=devices, memory_budget_bytes=budget, grid_shard=shard)
-    return sweep.run_program(
-        toy_program(), grid, num_steps=num_steps, log_every=2, execution=options
+    options = engine.Execution(devices=devices, memory_budget_bytes=budget, grid_shard=shard)
+    return engine.run_program(
+        toy_program(), grid, name="sweep", num_steps=num_steps, log_every=2, execution=options
     )
 
 
@@ -74,11 +77,11 @@ def assert_close(a, b):
     ],
 )  # fmt: skip
 def test_sharded_run_equals_the_single_device_run(axes, split, padded):
-    grid = sweep.Grid(axes, ("seed",))
-    compiled = sweep.build(toy_program(), grid, num_steps=6, log_every=2)
+    grid = engine.Grid(axes, ("seed",))
+    compiled = engine.build(toy_program(), grid, num_steps=6, log_every=2)
     assert compiled.layout.to_dict()["split"] == split
     assert (compiled.layout.num_devices, compiled.layout.padded_length) == (8, padded)
-    sharded = sweep.run(compiled)
+    sharded = engine.run(compiled)
     assert compiled.segment._cache_size() == 1
     assert sharded.metrics["loss"].shape == (*(len(v) for v in grid.ordered_axes.values()), 3)
     assert_close(sharded, run(grid, devices=jax.devices()[:1]))
@@ -87,26 +90,26 @@ def test_sharded_run_equals_the_single_device_run(axes, split, padded):
 @eight_devices
 def test_chunks_of_eight_device_blocks_equal_one_device():
     rates = [0.001 * (i + 1) for i in range(20)]
-    grid = sweep.Grid({"seed": [0], "learning_rate": rates, "scale": [1.0]}, ("seed",))
-    compiled = sweep.build(toy_program(), grid, num_steps=6, log_every=2)
+    grid = engine.Grid({"seed": [0], "learning_rate": rates, "scale": [1.0]}, ("seed",))
+    compiled = engine.build(toy_program(), grid, num_steps=6, log_every=2)
     budget = (compiled.peak_bytes(8) + compiled.peak_bytes(16)) // 2
-    chunked = sweep.build(
+    chunked = engine.build(
         toy_program(),
         grid,
         num_steps=6,
         log_every=2,
-        execution=sweep.Execution(memory_budget_bytes=budget),
+        execution=engine.Execution(memory_budget_bytes=budget),
     )
     assert chunked.layout.chunk_size % 8 == 0 and chunked.layout.num_chunks > 1
-    assert_close(sweep.run(chunked), run(grid, devices=jax.devices()[:1]))
+    assert_close(engine.run(chunked), run(grid, devices=jax.devices()[:1]))
 
 
 @eight_devices
 def test_a_cell_does_not_depend_on_its_grid_chunk_shard_or_device_count():
     seeds, rates, scales = [3, 4, 5], [0.01, 0.02, 0.03, 0.04], [0.5, 2.0]
-    grid = sweep.Grid({"seed": seeds, "learning_rate": rates, "scale": scales}, ("seed",))
-    alone = run(sweep.Grid({"seed": [4], "learning_rate": [0.03], "scale": [2.0]}, ("seed",)))
-    compiled = sweep.build(toy_program(), grid, num_steps=6, log_every=2)
+    grid = engine.Grid({"seed": seeds, "learning_rate": rates, "scale": scales}, ("seed",))
+    alone = run(engine.Grid({"seed": [4], "learning_rate": [0.03], "scale": [2.0]}, ("seed",)))
+    compiled = engine.build(toy_program(), grid, num_steps=6, log_every=2)
     budget = (compiled.peak_bytes(8) + compiled.peak_bytes(16)) // 2
     shard = run(grid, shard=(1, 3))
     assert shard.shard["index"] == 1 and list(shard.axes["seed"]) == [4]
@@ -128,3 +131,26 @@ def test_a_cell_does_not_depend_on_its_grid_chunk_shard_or_device_count():
             )
     merged = grid_shards.merge_results([run(grid, shard=(i, 3)) for i in (2, 0)] + [shard])
     assert_close(merged, variants["8 devices"][0])
+
+
+@eight_devices
+@pytest.mark.parametrize("seeds, split", [((0, 1), "model"), ((0, 1, 2, 3, 4), "data")])
+def test_shared_and_host_data_sharded_equal_one_device(seeds, split):
+    rates = [0.01, 0.02, 0.03] if split == "model" else [0.01]
+    grid = engine.Grid({"seed": list(seeds), "learning_rate": rates, "scale": [1.0]}, ("seed",))
+    for program in (
+        dataset_program(toy_dataset(64), as_constant=False),
+        lookup_program(seed_table(seeds), seeds, host=True),
+    ):
+        compiled = engine.build(program, grid, num_steps=6, log_every=2)
+        assert compiled.layout.to_dict()["split"] == split
+        sharded = engine.run(compiled)
+        one = engine.run_program(
+            program,
+            grid,
+            name="one",
+            num_steps=6,
+            log_every=2,
+            execution=engine.Execution(devices=jax.devices()[:1]),
+        )
+        assert_close(sharded, one)

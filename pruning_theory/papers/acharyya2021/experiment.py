@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -39,13 +38,20 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from pruning_theory.claims import diverged_note, drop_diverged
-from pruning_theory.engine import sweep
+from pruning_theory import engine
 from pruning_theory.engine.results import SweepResult
 from pruning_theory.experiment import Experiment
+from pruning_theory.papers.acharyya2021 import (
+    baseline_claims,
+    beyond_m_claims,
+    lapack,
+    ode,
+    pruning,
+    real_data_claims,
+    theory,
+)
 from pruning_theory.papers.acharyya2021 import claims as claims_module
 from pruning_theory.papers.acharyya2021 import figures as acharyya2021_figures
-from pruning_theory.papers.acharyya2021 import ode, pruning, theory
 from pruning_theory.papers.acharyya2021 import real_data as acharyya2021_real_data
 from pruning_theory.papers.acharyya2021 import teacher_student as ts
 
@@ -81,7 +87,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     Raises:
       ValueError: naming the bad value.
     """
-    sweep.validate_axes(config.grid)
+    engine.validate_axes(config.grid)
     _require(
         set(config.grid) == {"seed", "noise"},
         f"grid axes must be seed and noise, got {list(config.grid)}",
@@ -133,6 +139,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _require(not unknown, f"ode.settings {unknown} are not settings {list(config.settings)}")
     for name, value in config.checks.items():
         _require(value > 0, f"checks.{name} = {value} must be positive")
+    reference = config.reference
+    _require(
+        len(reference.noise) == len(reference.unpruned_test_loss),
+        f"reference.noise {tuple(reference.noise)} and reference.unpruned_test_loss "
+        f"{tuple(reference.unpruned_test_loss)} must have the same length",
+    )
 
 
 def validate_all(config: ml_collections.ConfigDict) -> None:
@@ -153,6 +165,9 @@ def pruning_plan(config: ml_collections.ConfigDict, num_units: int) -> pruning.P
         p.normalize_rows,
         p.importance_score,
         p.enumeration_limit,
+        p.kernel,
+        p.rbf_scale,
+        p.jitter,
     )
 
 
@@ -162,8 +177,8 @@ def record_alphas(alpha: int, num_records: int) -> np.ndarray:
     return np.unique(np.append(points, alpha))
 
 
-def make_program(config: ml_collections.ConfigDict, setting: tuple[int, int]) -> sweep.Program:
-    """The pure functions of one (M, K) setting's sweep (see `sweep.Program`)."""
+def make_program(config: ml_collections.ConfigDict, setting: tuple[int, int]) -> engine.Program:
+    """The pure functions of one (M, K) setting's sweep (see `engine.Program`)."""
     num_teachers, num_students = setting
     dimension = config.data.dimension
     learning_rate = config.train.learning_rate
@@ -241,20 +256,25 @@ def make_program(config: ml_collections.ConfigDict, setting: tuple[int, int]) ->
             "t": t,
         }
 
-    return sweep.Program(make_data, init, advance, evaluate, finalize)
+    return engine.Program(make_data, init, advance, evaluate, finalize)
 
 
-def run_setting(config: ml_collections.ConfigDict, name: str, progress=None) -> SweepResult:
-    """Trains one (M, K) setting over the whole grid in one compiled program, then prunes."""
-    grid = sweep.Grid(axes=dict(config.grid), data_axes=("seed",))
+def run_setting(
+    config: ml_collections.ConfigDict, name: str, execution: engine.Execution | None = None
+) -> SweepResult:
+    """Trains one (M, K) setting over the whole grid in one compiled program, then prunes.
+
+    The sweep is named ``setting_<name>`` in the run (its checkpoint folder).
+    """
+    grid = engine.Grid(axes=dict(config.grid), data_axes=("seed",))
     num_steps = config.train.alpha * config.data.dimension
-    trained = sweep.run_program(
+    trained = engine.run_program(
         make_program(config, settings(config)[name]),
         grid,
         num_steps=num_steps,
         log_every=num_steps // config.train.num_logs,
-        progress=progress,
-        name=f"{NAME}_{name}",
+        name=f"setting_{name}",
+        execution=execution,
     )
     return prune_cells(config, trained, settings(config)[name][1])
 
@@ -266,7 +286,8 @@ def prune_cells(
 
     One compiled function serves every cell; masks and subsets are vmapped inside it. Cells
     are not vmapped: that would batch the kernel's eigendecomposition, and batched LAPACK
-    calls can deadlock XLA's CPU thread pool on few-core machines (`dpp.psd_cholesky`).
+    calls can deadlock XLA's CPU thread pool on few-core machines (`dpp.psd_cholesky`). Its
+    LAPACK calls run on one OpenBLAS thread (`lapack.one_lapack_thread`).
 
     Returns:
       ``trained`` with the pruning metrics added to ``final`` and the weights dropped.
@@ -283,7 +304,8 @@ def prune_cells(
         teacher = ts.TwoLayer(
             jnp.asarray(teacher_w[index]), jnp.full((teacher_w.shape[2],), config.data.v_star)
         )
-        cells.append(jax.device_get(prune(key, student, teacher)))
+        with lapack.one_lapack_thread():
+            cells.append(jax.device_get(prune(key, student, teacher)))
     if cells:
         shape = student_w.shape[:2]
         for name in cells[0]:
@@ -371,29 +393,27 @@ def theory_summary(config: ml_collections.ConfigDict) -> dict[str, Any]:
 
 
 def run_sweeps(
-    config: ml_collections.ConfigDict, progress: Callable[[str], Any] | None = None
+    config: ml_collections.ConfigDict, execution: engine.Execution
 ) -> dict[str, SweepResult]:
     """Every sweep of the job: each (M, K) setting, the ODEs, the real data.
 
     Args:
       config: the resolved config (launch/configs/acharyya2021.py).
-      progress: ``name -> reporter`` for each sweep's progress, or None.
+      execution: the run's options, passed to every sweep.
 
     Returns:
       ``metrics`` (``main_setting``), ``setting_<name>`` (the others), ``ode_<name>`` and
       ``real_data``.
+
+    The config was validated once by the runner (`validate_all`).
     """
-    validate_all(config)
-    reporter = (lambda name: progress(name)) if progress else (lambda name: None)
     names = list(settings(config))
-    by_setting = {name: run_setting(config, name, reporter(f"{NAME}_{name}")) for name in names}
+    by_setting = {n: run_setting(config, n, execution) for n in names}
     sweeps = {_sweep_name(config, name): by_setting[name] for name in names}
     if config.ode.enabled:
-        sweeps |= {f"ode_{name}": run_ode(config, by_setting[name]) for name in config.ode.settings}
+        sweeps |= {f"ode_{n}": run_ode(config, by_setting[n]) for n in config.ode.settings}
     if config.real_data.enabled:
-        sweeps["real_data"] = acharyya2021_real_data.run(
-            config.real_data, reporter(f"{NAME}_real_data")
-        )
+        sweeps["real_data"] = acharyya2021_real_data.run(config.real_data, execution)
     return sweeps
 
 
@@ -401,41 +421,39 @@ def _sweep_name(config: ml_collections.ConfigDict, setting: str) -> str:
     return "metrics" if setting == config.main_setting else f"setting_{setting}"
 
 
-def _keep_seeds(result: SweepResult, seeds: np.ndarray) -> SweepResult:
-    """The cells of ``result`` whose seed is in ``seeds`` (seed is the first axis)."""
-    keep = np.flatnonzero(np.isin(result.axes["seed"], seeds))
-    take = lambda v: np.take(v, keep, axis=0)  # noqa: E731
-    return SweepResult(
-        axes={k: take(v) if k == "seed" else v for k, v in result.axes.items()},
-        steps=result.steps,
-        metrics={k: take(v) for k, v in result.metrics.items()},
-        final={k: take(v) for k, v in result.final.items()},
-    )
+def all_claims(by_setting, odes, real, summary, config) -> list:
+    """Every row of docs/papers/acharyya2021.md, "What a reproduction must show", in order.
+
+    C1-C6 and T5 (`claims`), C8 and its drop-one rows (`beyond_m_claims`), B1
+    (`baseline_claims`), then C7 (`real_data_claims`) where the real data ran. The settings
+    and their ODEs are paired on the seeds they all hold (`claims.common_seeds`).
+    """
+    paired = claims_module.common_seeds({**by_setting, **{f"ode_{n}": r for n, r in odes.items()}})
+    by_setting = {name: paired[name] for name in by_setting}
+    odes = {name: paired[f"ode_{name}"] for name in odes}
+    main = next(iter(by_setting))
+    rows = claims_module.teacher_student_claims(by_setting, odes, summary, config)
+    rows += beyond_m_claims.beyond_m_claims(main, by_setting[main], summary[main], config)
+    rows.append(baseline_claims.check_baseline(main, by_setting[main], config))
+    if real is not None:
+        rows += real_data_claims.real_data_claims(real, config)
+    return rows
 
 
 def analyze(config: ml_collections.ConfigDict, sweeps: dict[str, SweepResult]):
     """Claims and figures from the sweeps of `run_sweeps` (or their merged grid shards).
 
-    Seeds with a diverged cell are left out of every statistic of their setting (its ODE
-    included) and the claims say so (`drop_diverged`).
+    A pure function of the sweeps: the runner drops seeds with a diverged cell first and also
+    evaluates it on each half of the seeds, so every rule works on any subset of seeds.
 
     Returns:
       ``(claims, figures)``.
     """
-    by_setting, odes, notes = {}, {}, []
-    for name in settings(config):
-        key = _sweep_name(config, name)
-        by_setting[name], dropped = drop_diverged(sweeps[key], "seed")
-        notes.append(diverged_note(key, "seed", dropped))
-        if f"ode_{name}" in sweeps:
-            odes[name] = _keep_seeds(sweeps[f"ode_{name}"], by_setting[name].axes["seed"])
+    by_setting = {name: sweeps[_sweep_name(config, name)] for name in settings(config)}
+    odes = {name: sweeps[f"ode_{name}"] for name in by_setting if f"ode_{name}" in sweeps}
     real = sweeps.get("real_data")
-    if real is not None:
-        real, dropped = drop_diverged(real, "seed")
-        notes.append(diverged_note("real_data", "seed", dropped))
     summary = theory_summary(config)
-    note = " ".join(n.strip() for n in notes if n)
-    claims = claims_module.acharyya2021_claims(by_setting, odes, real, summary, config, note)
+    claims = all_claims(by_setting, odes, real, summary, config)
     figures = acharyya2021_figures.figures(by_setting, odes, real, summary, config)
     return claims, figures
 

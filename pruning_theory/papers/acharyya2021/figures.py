@@ -7,6 +7,7 @@ import numpy as np
 
 from pruning_theory import plots
 from pruning_theory.engine.results import SweepResult
+from pruning_theory.papers.acharyya2021 import beyond_m_claims, kernel_analysis
 from pruning_theory.papers.acharyya2021 import claims as acharyya2021_claims
 from pruning_theory.papers.acharyya2021 import real_data as acharyya2021_real_data
 
@@ -142,14 +143,17 @@ def ode_figure(odes, by_setting, config):
 
 
 def real_data_figure(real: SweepResult, config):
-    """C7: test error vs kept fraction of the first layer's weights, every rule."""
-    fractions = acharyya2021_real_data.parameter_fractions(config.real_data)
+    """C7: test error vs the edge keep fraction p of the first hidden layer, every rule."""
+    fractions = np.asarray(config.real_data.edge_fractions, dtype=float)
     figure, ax = plt.subplots(figsize=(7, 4.5))
     for rule in acharyya2021_real_data.RULES:
         style = {} if "reweighted" in rule or rule == "divnet" else {"linestyle": ":"}
-        plots.band(ax, fractions, real.final[f"test_error_{rule}"], label=rule, **style)
+        values = real.final[f"test_error_{rule}"]
+        plots.band(ax, fractions, values, label=rule, kind="proportion", **style)
     ax.axhline(float(np.mean(real.final["test_error_dense"])), color="gray", label="dense")
-    ax.set_xlabel("kept fraction of the layer's incoming + outgoing weights")
+    ax.axvline(config.checks.real_crossover, color="gray", linestyle="--", linewidth=0.8,
+               label="paper's MNIST crossover")  # fmt: skip
+    ax.set_xlabel("edge keep fraction p (k_e = floor(p N) incoming weights per unit; k_n matched)")
     ax.set_ylabel("test error")
     ax.set_title(
         f"{config.real_data.dataset}: first hidden layer pruned one-shot, "
@@ -160,12 +164,59 @@ def real_data_figure(real: SweepResult, config):
     return figure
 
 
+def beyond_m_figure(result: SweepResult, summary, config):
+    """C8: what the DPP kernel sees beyond k_n = M, and what it picks.
+
+    Left: each kernel's eigenvalues over the largest (mean over seeds, 95% band). Middle: at
+    k_n = K - 1, every unit's (K-1)-DPP drop probability against the error of removing it,
+    relative to the mean over its student's units. Right: (DPP - random) / random expected
+    error by k_n for both kernels.
+    """
+    noise = np.asarray(result.axes["noise"], dtype=float)
+    figure, axes = plt.subplots(1, 3, figsize=(17, 4.5))
+    ranks = np.arange(1, summary["K"] + 1)
+    for kernel, style in (("linear", "-"), ("rbf", "--")):
+        matrices = result.final[kernel_analysis.KERNEL_ARRAYS[kernel]]
+        spectrum = kernel_analysis.relative_spectrum(matrices)
+        for n, sigma in enumerate(noise):
+            label = f"{kernel}, sigma={sigma:g}"
+            plots.band(axes[0], ranks, spectrum[:, n], label=label, linestyle=style)
+        errors = result.final["ge_drop_one"]
+        relative = errors / errors.mean(axis=-1, keepdims=True)
+        probability = result.final[f"drop_probability_{kernel}"]
+        axes[1].scatter(relative.ravel(), probability.ravel(), s=10, alpha=0.6, label=kernel,
+                        marker="o" if kernel == "linear" else "x")  # fmt: skip
+        gap = beyond_m_claims.relative_gap(result, kernel)
+        for n, sigma in enumerate(noise):
+            label = f"{kernel}, sigma={sigma:g}"
+            plots.band(axes[2], summary["node_counts"], gap[:, n], label=label, linestyle=style)
+    axes[0].set_yscale("log")
+    axes[0].axvline(summary["M"] + 0.5, color="gray", linestyle=":")
+    axes[0].set(xlabel="eigenvalue rank", ylabel="eigenvalue / largest",
+                title=f"DPP kernel spectrum (M = {summary['M']}, K = {summary['K']})")  # fmt: skip
+    axes[1].axhline(1 / summary["K"], color="gray", linestyle=":", label="uniform 1/K")
+    axes[1].set(xlabel="error after removing the unit / mean over units",
+                ylabel="P((K-1)-DPP removes the unit)",
+                title=f"which unit a (K-1)-DPP removes (k_n = {summary['K'] - 1})")  # fmt: skip
+    axes[2].axhline(0.0, color="gray", linewidth=0.8)
+    axes[2].axvline(summary["M"], color="gray", linestyle=":")
+    axes[2].set(xlabel="k_n", ylabel="(DPP - random) / random expected error",
+                title="DPP vs random node, exact expectations")  # fmt: skip
+    for ax in axes:
+        ax.legend(fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
 def figures(by_setting, odes, real, summaries, config) -> dict:
+    """Every figure of the job, by file name (the beyond-M one where its arrays exist)."""
     main = next(iter(by_setting))
     out = {
         "acharyya2021_pruning": pruning_curves(by_setting, summaries, config),
         "acharyya2021_kernel": kernel_figure(by_setting[main], summaries[main]),
     }
+    if "ge_drop_one" in by_setting[main].final:
+        out["acharyya2021_beyond_m"] = beyond_m_figure(by_setting[main], summaries[main], config)
     if odes:
         out["acharyya2021_ode"] = ode_figure(odes, by_setting, config)
     if real is not None:

@@ -37,6 +37,7 @@ from pruning_theory import masks
 from pruning_theory.papers.acharyya2021 import dpp
 
 IMPORTANCE_SCORES = ("abs", "signed")
+DPP_KERNELS = ("linear", "rbf")
 DEFAULT_RIDGE = 1e-3
 
 
@@ -261,3 +262,26 @@ def rbf_unit_kernel(preactivations: jax.Array, bandwidth: float, jitter: float =
     distances = squared[:, None] + squared[None, :] - 2 * preactivations.T @ preactivations
     kernel = jnp.exp(-bandwidth * jnp.maximum(distances, 0.0))
     return kernel + jitter * jnp.eye(kernel.shape[0], dtype=kernel.dtype)
+
+
+def unit_kernel(gram: jax.Array, kind: str, rbf_scale: float, jitter: float) -> jax.Array:
+    """The DPP kernel over units from the ``[K, K]`` Gram G of their pre-activation vectors.
+
+    Spec docs/papers/acharyya2021.md, "Node rules" (DPP node):
+
+    * ``linear``: L = G, the official teacher-student code's (1/P) H^T H (population: Q);
+    * ``rbf``: L_st = exp(-scale d_st) + jitter I with d_st = G_ss + G_tt - 2 G_st, the mean
+      squared distance of two units' pre-activations: DIVNET's exp(-beta ||h_s - h_t||^2) with
+      beta = scale / |train| (`rbf_unit_kernel`, the real-data kernel), in population form.
+
+    Raises:
+      ValueError: for an unknown kind.
+    """
+    if kind not in DPP_KERNELS:
+        raise ValueError(f"DPP kernel {kind!r} is not one of {DPP_KERNELS}")
+    if kind == "linear":
+        return gram
+    diagonal = jnp.diagonal(gram)
+    distances = jnp.maximum(diagonal[:, None] + diagonal[None, :] - 2 * gram, 0.0)
+    kernel = jnp.exp(-rbf_scale * distances)
+    return kernel + jitter * jnp.eye(gram.shape[0], dtype=gram.dtype)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -37,11 +38,10 @@ import numpy as np
 import optax
 from flax import nnx
 
-from pruning_theory import models
+from pruning_theory import engine, models
 from pruning_theory.data import cifar10, mnist
-from pruning_theory.engine import sweep
 from pruning_theory.engine.results import SweepResult
-from pruning_theory.papers.acharyya2021 import dpp
+from pruning_theory.papers.acharyya2021 import dpp, lapack
 from pruning_theory.papers.acharyya2021 import node_edge_pruning as pruning
 
 DATASETS = {"mnist": 784, "cifar10": 3072}
@@ -97,7 +97,7 @@ def validate(real: ml_collections.ConfigDict) -> None:
             raise ValueError(f"real_data.{name} = {real[name]} must be positive")
     if not 0 <= real.momentum < 1:
         raise ValueError(f"real_data.momentum = {real.momentum} must lie in [0, 1)")
-    sweep.validate_axes({"seed": real.seeds, "edge_fraction": real.edge_fractions})
+    engine.validate_axes({"seed": real.seeds, "edge_fraction": real.edge_fractions})
     for seed in real.seeds:
         if int(seed) != seed or seed < 0:
             raise ValueError(f"real_data seed {seed} is not a non-negative integer")
@@ -168,125 +168,187 @@ class _Network:
         return jax.tree.unflatten(self.treedef, [flat[f"param_{i}"] for i in range(len(flat))])
 
 
-def make_program(real: ml_collections.ConfigDict, arrays) -> sweep.Program:
-    """Training over the grid axis ``seed``; ``finalize`` returns the trained parameters."""
-    x_train, y_train = jnp.asarray(arrays["x_train"]), jnp.asarray(arrays["y_train"])
-    x_test, y_test = jnp.asarray(arrays["x_test"]), jnp.asarray(arrays["y_test"])
+def _error(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    return 1.0 - jnp.mean(jnp.argmax(logits, axis=-1) == labels)
+
+
+def make_program(real: ml_collections.ConfigDict, arrays) -> engine.Program:
+    """Training over the grid axis ``seed``; ``finalize`` returns the trained parameters.
+
+    The train/test arrays are the program's shared data (an argument, not a constant). SGD
+    visits the training set in a fresh random order every epoch (``num_train // batch_size``
+    steps; the official code keeps a fixed order). Logged: the loss and error on the first
+    ``TRAIN_LOSS_SUBSET`` training images and the test error.
+    """
+    dataset = {name: arrays[name] for name in ("x_train", "y_train", "x_test", "y_test")}
+    num_train = len(dataset["x_train"])
     optimizer = optax.sgd(real.learning_rate, momentum=real.momentum)
     network = _Network(real)
 
-    def make_data(data_cell):
+    def make_data(data_cell, shared):
         return jax.random.key(data_cell["seed"])
 
-    def init(cell, key):
-        params = network.initial_params(jax.random.fold_in(key, INIT_STREAM))
-        return params, optimizer.init(params)
+    steps_per_epoch = num_train // real.batch_size
 
-    def advance(state, cell, key, step):
-        params, opt_state = state
-        batch_key = jax.random.fold_in(jax.random.fold_in(key, BATCH_STREAM), step)
-        index = jax.random.choice(batch_key, x_train.shape[0], (real.batch_size,), replace=False)
+    def init(cell, key, shared):
+        params = network.initial_params(jax.random.fold_in(key, INIT_STREAM))
+        return params, optimizer.init(params), jnp.arange(num_train, dtype=jnp.int32)
+
+    def advance(state, cell, key, step, shared):
+        params, opt_state, order = state
+        x_train, y_train = shared["x_train"], shared["y_train"]
+        # Epoch-wise shuffling: a fresh permutation at each epoch's first step (the predicate
+        # depends on the unbatched step only, so the permutation is drawn once per epoch).
+        position = step % steps_per_epoch
+        epoch_key = jax.random.fold_in(jax.random.fold_in(key, BATCH_STREAM), step)
+        order = jax.lax.cond(
+            position == 0,
+            lambda: jax.random.permutation(epoch_key, num_train).astype(jnp.int32),
+            lambda: order,
+        )
+        index = jax.lax.dynamic_slice(order, (position * real.batch_size,), (real.batch_size,))
         loss = lambda p: _cross_entropy(network(p)(x_train[index]), y_train[index])  # noqa: E731
         updates, opt_state = optimizer.update(jax.grad(loss)(params), opt_state, params)
-        return optax.apply_updates(params, updates), opt_state
+        return optax.apply_updates(params, updates), opt_state, order
 
-    def evaluate(state, cell, key):
-        params, _ = state
-        loss_x, loss_y = x_train[:TRAIN_LOSS_SUBSET], y_train[:TRAIN_LOSS_SUBSET]
-        predictions = jnp.argmax(network(params)(x_test), axis=-1)
+    def evaluate(state, cell, key, shared):
+        params = state[0]
+        train_logits = network(params)(shared["x_train"][:TRAIN_LOSS_SUBSET])
+        train_y = shared["y_train"][:TRAIN_LOSS_SUBSET]
         return {
-            "train_loss": _cross_entropy(network(params)(loss_x), loss_y),
-            "test_error": 1.0 - jnp.mean(predictions == y_test),
+            "train_loss": _cross_entropy(train_logits, train_y),
+            "train_error": _error(train_logits, train_y),
+            "test_error": _error(network(params)(shared["x_test"]), shared["y_test"]),
         }
 
-    def finalize(state, cell, key):
+    def finalize(state, cell, key, shared):
         return network.flatten(state[0])
 
-    return sweep.Program(make_data, init, advance, evaluate, finalize)
+    return engine.Program(make_data, init, advance, evaluate, finalize, shared=dataset)
+
+
+Layers = list[tuple[jax.Array, jax.Array]]
+
+
+def _layers(network: _Network, params) -> Layers:
+    """The ``(kernel, bias)`` of every layer (masks are ones: pruning edits the weights)."""
+    return [(layer.kernel[...], layer.bias[...]) for layer in network(params).layers]
+
+
+def _logits(layers: Layers, x: jax.Array) -> jax.Array:
+    """The MLP's logits from the input of ``layers[0]`` (sigmoid hidden layers)."""
+    for kernel, bias in layers[:-1]:
+        x = jax.nn.sigmoid(x @ kernel + bias)
+    kernel, bias = layers[-1]
+    return x @ kernel + bias
+
+
+class _Pruned(NamedTuple):
+    """One trained network's statistics that every fraction and mask shares."""
+
+    layers: Layers
+    x_test: jax.Array
+    hidden_test: jax.Array  # sigmoid(first layer) on the test set
+    input_gram: jax.Array  # X^T X / P of the training inputs
+    activation_gram: jax.Array  # of the first hidden layer's activations
+    spectrum: dpp.Spectrum  # of the RBF unit kernel on the pre-activations
+
+
+def _shared(real, layers: Layers, x_train, x_test) -> _Pruned:
+    """The grams, the DPP kernel's spectrum and the test set's first hidden layer."""
+    w1, b1 = layers[0]
+    preactivations = x_train @ w1 + b1
+    activations = jax.nn.sigmoid(preactivations)
+    num_train = x_train.shape[0]
+    kernel = pruning.rbf_unit_kernel(preactivations, real.rbf_scale / num_train, real.jitter)
+    return _Pruned(
+        layers,
+        x_test,
+        jax.nn.sigmoid(x_test @ w1 + b1),
+        x_train.T @ x_train / num_train,
+        activations.T @ activations / num_train,
+        dpp.spectrum(kernel),
+    )
+
+
+def _fraction_errors(real, shared: _Pruned, key, edges: int, units: int, y_test) -> dict:
+    """Test errors of every rule at one fraction (k_e edges per unit or k_n units kept)."""
+    (w1, b1), (w2, b2), *rest = shared.layers
+
+    def node_errors(unit_key):
+        unit_mask = dpp.sample(unit_key, shared.spectrum, units)
+        reweighted = pruning.reweight_nodes(shared.activation_gram, unit_mask, w2, ridge=real.ridge)
+        return tuple(
+            _error(_logits([(kernel, b2), *rest], shared.hidden_test), y_test)
+            for kernel in (reweighted, w2 * unit_mask[:, None])
+        )
+
+    def edge_errors(edge_mask):
+        reweighted = pruning.reweight_edges(
+            shared.input_gram, w1, edge_mask, edges, ridge=real.ridge
+        )
+        return tuple(
+            _error(_logits([(kernel, b1), *shared.layers[1:]], shared.x_test), y_test)
+            for kernel in (reweighted, w1 * edge_mask)
+        )
+
+    node_key, edge_key = jax.random.split(key)
+    divnet, dpp_node = jax.lax.map(node_errors, jax.random.split(node_key, real.num_masks))
+    random_rw, random_plain = jax.lax.map(
+        lambda k: edge_errors(pruning.random_edge_mask(k, w1.shape, edges)),
+        jax.random.split(edge_key, real.num_masks),
+    )
+    importance_rw, importance_plain = edge_errors(pruning.importance_edge_mask(w1, edges))
+    values = (divnet, random_rw, importance_rw, dpp_node, random_plain, importance_plain)
+    return {rule: jnp.mean(value) for rule, value in zip(RULES, values, strict=True)}
 
 
 def make_pruning(real: ml_collections.ConfigDict, arrays):
     """``(params, key) -> test errors of every rule at every p`` for ONE trained network.
 
     Called once per seed, not under vmap: its LAPACK calls (the kernel's eigendecomposition,
-    the per-unit edge reweighting) must stay unbatched (`dpp.psd_cholesky` says why).
+    the per-unit edge reweighting) must stay unbatched (`dpp.psd_cholesky` says why). The node
+    rules change only the second layer, so they reuse the test set's first hidden layer.
     """
     x_train = jnp.asarray(arrays["x_train"])
     x_test, y_test = jnp.asarray(arrays["x_test"]), jnp.asarray(arrays["y_test"])
     network = _Network(real)
     sizes = [edges_and_units(real, p) for p in real.edge_fractions]
 
-    def test_error(params, kernels=None):
-        predictions = jnp.argmax(network(params, kernels)(x_test), axis=-1)
-        return 1.0 - jnp.mean(predictions == y_test)
-
     def prune(params, key):
-        model = network(params)
-        first, second = model.layers[0], model.layers[1]
-        w1, w2 = first.kernel[...], second.kernel[...]
-        preactivations = first(x_train)
-        activations = jax.nn.sigmoid(preactivations)
-        num_train = x_train.shape[0]
-        input_gram = x_train.T @ x_train / num_train
-        activation_gram = activations.T @ activations / num_train
-        kernel = pruning.rbf_unit_kernel(preactivations, real.rbf_scale / num_train, real.jitter)
-        spectrum = dpp.spectrum(kernel)
+        layers = _layers(network, params)
+        shared = _shared(real, layers, x_train, x_test)
         errors = {rule: [] for rule in RULES}
         for index, (edges, units) in enumerate(sizes):
-            node_key, edge_key = jax.random.split(jax.random.fold_in(key, index))
-
-            def node_rules(k, units=units):
-                unit_mask = dpp.sample(k, spectrum, units)
-                reweighted = pruning.reweight_nodes(
-                    activation_gram, unit_mask, w2, ridge=real.ridge
-                )
-                return (
-                    test_error(params, {1: reweighted}),
-                    test_error(params, {1: w2 * unit_mask[:, None]}),
-                )
-
-            def edge_rules(edge_mask, edges=edges):
-                reweighted = pruning.reweight_edges(
-                    input_gram, w1, edge_mask, edges, ridge=real.ridge
-                )
-                return test_error(params, {0: reweighted}), test_error(params, {0: w1 * edge_mask})
-
-            divnet, dpp_node = jax.lax.map(node_rules, jax.random.split(node_key, real.num_masks))
-            random_rw, random_plain = jax.lax.map(
-                lambda k, edges=edges: edge_rules(pruning.random_edge_mask(k, w1.shape, edges)),
-                jax.random.split(edge_key, real.num_masks),
-            )
-            importance_rw, importance_plain = edge_rules(pruning.importance_edge_mask(w1, edges))
-            for rule, value in zip(
-                RULES,
-                (divnet, random_rw, importance_rw, dpp_node, random_plain, importance_plain),
-                strict=True,
-            ):
-                errors[rule].append(jnp.mean(value))
-        return {f"test_error_{rule}": jnp.stack(values) for rule, values in errors.items()} | {
-            "test_error_dense": test_error(params),
+            size_key = jax.random.fold_in(key, index)
+            for rule, value in _fraction_errors(
+                real, shared, size_key, edges, units, y_test
+            ).items():
+                errors[rule].append(value)
+        dense = _error(_logits(layers, x_test), y_test)
+        return {f"test_error_{rule}": jnp.stack(v) for rule, v in errors.items()} | {
+            "test_error_dense": dense
         }
 
     return jax.jit(prune)
 
 
-def run(real: ml_collections.ConfigDict, progress=None) -> SweepResult:
+def run(real: ml_collections.ConfigDict, execution: engine.Execution | None = None) -> SweepResult:
     """Trains every seed side by side (one compiled sweep), then prunes each trained network.
 
     Returns:
       The training sweep's labelled metrics, with the pruning results as its ``final``
       metrics (``test_error_<rule>`` ``[seed, p]`` and ``test_error_dense``).
     """
-    validate(real)
     arrays = load_arrays(real)
     steps = num_steps(real)
-    trained = sweep.run_program(
+    trained = engine.run_program(
         make_program(real, arrays),
-        sweep.Grid(axes={"seed": [int(s) for s in real.seeds]}, data_axes=("seed",)),
+        engine.Grid(axes={"seed": [int(s) for s in real.seeds]}, data_axes=("seed",)),
         num_steps=steps,
         log_every=steps // real.num_logs,
-        progress=progress,
-        name="acharyya2021_real_data",
+        name="real_data",
+        execution=execution,
     )
     network = _Network(real)
     prune = make_pruning(real, arrays)
@@ -294,15 +356,9 @@ def run(real: ml_collections.ConfigDict, progress=None) -> SweepResult:
     for position, seed in enumerate(trained.axes["seed"]):
         flat = {name: jnp.asarray(value[position]) for name, value in trained.final.items()}
         key = jax.random.fold_in(jax.random.key(int(seed)), PRUNING_STREAM)
-        per_seed.append(jax.device_get(prune(network.unflatten(flat), key)))
+        with lapack.one_lapack_thread():  # its per-unit solves are LAPACK calls
+            per_seed.append(jax.device_get(prune(network.unflatten(flat), key)))
     if not per_seed:  # a grid shard without seeds
         return trained
     final = {name: np.stack([p[name] for p in per_seed]) for name in per_seed[0]}
     return dataclasses.replace(trained, final=final)
-
-
-def parameter_fractions(real: ml_collections.ConfigDict) -> np.ndarray:
-    """Kept fraction of the pruned layer's incoming and outgoing weights at each p (edge side)."""
-    fan_in, units, fan_out = real.layer_sizes[:3]
-    edges = np.asarray([edges_and_units(real, p)[0] for p in real.edge_fractions])
-    return (edges + fan_out) / (fan_in + fan_out)

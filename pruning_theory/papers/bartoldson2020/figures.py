@@ -1,8 +1,9 @@
 """Figures of the bartoldson2020 job: pruning drops, the tradeoff, rates, noise, flatness.
 
-All figures read the labelled sweeps (`bartoldson2020.label_methods` names on the ``target``
+All figures read the labelled sweeps (`experiment.label_methods` names on the ``target``
 and ``method`` axes) and show means with 95% t-intervals over seeds, or every run with the
-correlation and its interval in the title.
+within-seed correlation of the claims (`stability.within_seed_correlation`) in the title.
+Spec: docs/papers/bartoldson2020.md, "What a reproduction must show".
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pruning_theory import plots
 from pruning_theory.claims import mean_ci
 from pruning_theory.engine.results import SweepResult
 from pruning_theory.papers.bartoldson2020 import schedules, stability
-from pruning_theory.papers.bartoldson2020.claims import ordered
+from pruning_theory.papers.bartoldson2020.claims import TARGET_AXES, ordered
 
 COLORS = {"smallest": "tab:blue", "random": "tab:orange", "largest": "tab:red"}
 BASELINE_STYLE = {"none": ("k", "-"), "scratch": ("tab:gray", "--")}
@@ -78,60 +79,62 @@ def _run_history(result: SweepResult, which: str, index: Mapping[str, int]) -> n
 
 
 def _scatter_with_correlation(ax, x, y, colors, labels, title: str) -> None:
+    """Every run of ``x``, ``y`` (``[seed, runs]``); the within-seed r in the title."""
+    flat_x, flat_y = np.ravel(x), np.ravel(y)
     for color, label in sorted(set(zip(colors, labels, strict=True)), key=lambda p: p[1]):
         chosen = [(c, lab) == (color, label) for c, lab in zip(colors, labels, strict=True)]
-        ax.scatter(np.asarray(x)[chosen], np.asarray(y)[chosen], s=14, color=color, label=label)
-    measured = stability.correlation(x, y)
+        ax.scatter(flat_x[chosen], flat_y[chosen], s=14, color=color, label=label)
+    measured = stability.within_seed_correlation(x, y)
     ax.set_title(
-        f"{title}\nr = {measured.pearson:.2f} [{measured.pearson_ci[0]:.2f}, "
-        f"{measured.pearson_ci[1]:.2f}], tau = {measured.kendall:.2f} "
-        f"[{measured.kendall_ci[0]:.2f}, {measured.kendall_ci[1]:.2f}]",
+        f"{title}\nwithin-seed r = {measured.r:.2f} [{measured.ci[0]:.2f}, {measured.ci[1]:.2f}]",
         fontsize=9,
     )
     ax.legend(fontsize=7)
 
 
-def _run_labels(main: SweepResult, baselines: SweepResult) -> tuple[list, list]:
-    axes = ("seed", "target", "retrain_period")
-    shape = ordered(main, "mean_stability", axes).shape
+def _centered(values: np.ndarray) -> np.ndarray:
+    """``[seed, runs]`` with every seed's mean removed."""
+    values = np.asarray(values, np.float64).reshape(len(values), -1)
+    return values - values.mean(axis=1, keepdims=True)
+
+
+def _run_labels(main: SweepResult, baselines: SweepResult | None) -> tuple[list, list]:
+    """Colors and labels of the runs of `_main_then_baselines`, in its (seed-major) order."""
     colors, labels = [], []
-    for _, target, _ in np.ndindex(*shape):
-        name = str(main.axes["target"][target])
-        colors.append(COLORS.get(name, "k"))
-        labels.append(f"Prune_{name[0].upper()}")
-    for _, method in np.ndindex(*ordered(baselines, "mean_stability", ("seed", "method")).shape):
-        name = str(baselines.axes["method"][method])
-        colors.append(BASELINE_STYLE.get(name, ("k", ""))[0])
-        labels.append(name)
+    for _ in main.axes["seed"]:
+        for target, _ in np.ndindex(*ordered(main, "mean_stability", TARGET_AXES).shape[1:]):
+            name = str(main.axes["target"][target])
+            colors.append(COLORS.get(name, "k"))
+            labels.append(f"Prune_{name[0].upper()}")
+        for method in [] if baselines is None else baselines.axes["method"]:
+            colors.append(BASELINE_STYLE.get(str(method), ("k", ""))[0])
+            labels.append(str(method))
     return colors, labels
 
 
 def _main_then_baselines(main, baselines, name: str) -> np.ndarray:
-    return np.concatenate(
-        [
-            ordered(main, name, ("seed", "target", "retrain_period")).ravel(),
-            ordered(baselines, name, ("seed", "method")).ravel(),
-        ]
-    )
+    """``[seed, runs, ...]``: every seed's target runs, then its baseline runs (if given)."""
+    target = ordered(main, name, TARGET_AXES)
+    parts = [target.reshape(target.shape[0], -1, *target.shape[3:])]
+    if baselines is not None:
+        parts.append(ordered(baselines, name, ("seed", "method")))
+    return np.concatenate(parts, axis=1)
 
 
-def tradeoff(main: SweepResult, baselines: SweepResult):
-    """Best test accuracy and generalization gap against mean stability, across runs."""
-    colors, labels = _run_labels(main, baselines)
-    count = ordered(main, "mean_stability", ("seed", "target", "retrain_period")).size
-    stable = _main_then_baselines(main, baselines, "mean_stability")
+def tradeoff(main: SweepResult):
+    """Best and final-epoch test accuracy against mean stability, seed means removed (C1)."""
+    colors, labels = _run_labels(main, None)
+    stable = _main_then_baselines(main, None, "mean_stability")
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for ax, name, label in (
-        (axes[0], "best_accuracy", "best test accuracy after the last prune (%)"),
-        (axes[1], "generalization_gap", "generalization gap at the best epoch (points)"),
+        (axes[0], "best_accuracy", "best test accuracy after the last prune"),
+        (axes[1], "final_accuracy", "final-epoch test accuracy"),
     ):
-        values = _percent(_main_then_baselines(main, baselines, name))
-        _scatter_with_correlation(ax, stable, values, colors, labels, "")
-        measured = stability.correlation(stable[:count], values[:count])
-        ax.set_title(f"target runs only: {measured.describe()}", fontsize=8)
-        ax.set_xlabel("mean stability (%)")
-        ax.set_ylabel(label)
-    figure.suptitle("Generalization-stability tradeoff (every run; baselines at 100%)")
+        values = _percent(_main_then_baselines(main, None, name))
+        _scatter_with_correlation(ax, _centered(stable), _centered(values), colors, labels, label)
+        ax.set_xlabel("mean stability minus its seed's mean (points)")
+        ax.set_ylabel(f"{label} minus its seed's mean (points)")
+    figure.suptitle("Generalization-stability tradeoff within seeds (every target run)")
     figure.tight_layout()
     return figure
 
@@ -214,20 +217,15 @@ def noise_figure(main: SweepResult, baselines: SweepResult, noise: SweepResult, 
 
 
 def flatness_figure(main: SweepResult, baselines: SweepResult, config):
-    """Flatness at ~97% of training against mean stability, across runs."""
+    """Flatness at ~97% of training against mean stability, every run (C7a-c)."""
     colors, labels = _run_labels(main, baselines)
     stable = _main_then_baselines(main, baselines, "mean_stability")
-    radius = np.concatenate(
-        [
-            np.mean(
-                np.minimum(ordered(r, "sharpness_radius", axes), config.flatness.epsilon_max),
-                axis=-1,
-            ).ravel()
-            for r, axes in (
-                (main, ("seed", "target", "retrain_period")),
-                (baselines, ("seed", "method")),
-            )
-        ]
+    radius = np.mean(
+        np.minimum(
+            _main_then_baselines(main, baselines, "sharpness_radius"),
+            config.flatness.epsilon_max,
+        ),
+        axis=-1,
     )
     panels = (
         (
@@ -263,7 +261,7 @@ def figures(
     )
     named = {
         "bartoldson2020_curves": accuracy_curves(main, baselines, rates),
-        "bartoldson2020_tradeoff": tradeoff(main, baselines),
+        "bartoldson2020_tradeoff": tradeoff(main),
         "bartoldson2020_rates": rates_figure(main, baselines, rates),
     }
     if "noise" in sweeps:

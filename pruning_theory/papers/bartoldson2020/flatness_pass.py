@@ -3,7 +3,7 @@
 Bartoldson, Morcos, Barbu and Erlebacher (2020), "The Generalization-Stability Tradeoff in
 Neural Network Pruning" (NeurIPS; arXiv 1906.03728). Spec: docs/papers/bartoldson2020.md.
 
-The training program (`bartoldson2020_program`) keeps a flat snapshot of each cell's parameters
+The training program (`program`) keeps a flat snapshot of each cell's parameters
 ~97% into training; `measure_flatness` replaces the snapshots by their `flatness` measures.
 """
 

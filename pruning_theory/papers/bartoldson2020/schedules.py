@@ -10,7 +10,9 @@ end epoch ``e_l`` and retrain period ``r`` is pruned at the end of the (0-based)
 
 so it ends with exactly ``K_final`` units (official code, ``models._prune_layer``). The
 "iterative pruning rate" of a schedule is ``p_last / N_last``, the share of the last layer
-removed per event.
+removed per event. With ``align_end`` the events are counted back from the end epoch instead,
+``e_l, e_l - r, ...`` down to ``s_l``, so that every retrain period prunes last at the same
+epoch (docs/papers/bartoldson2020.md, "Schedule" and "CPU-scale protocol").
 
 Everything here is host-side numpy: :func:`removal_table` turns a schedule into an integer
 table ``[num_epochs, num_layers]`` of units removed at the end of each epoch, so that runs with
@@ -35,12 +37,16 @@ class LayerSchedule:
       pruning_fraction: p_l in [0, 1), the fraction removed by the end.
       start_epoch: s_l, the 0-based epoch at whose end the first event happens.
       end_epoch: e_l, the last epoch an event may happen at.
+      align_end: if True, events are at ``e_l, e_l - r, ...`` (>= s_l), so the last event is
+        at ``e_l`` for every retrain period; if False (the official code), at
+        ``s_l, s_l + r, ...`` (<= e_l).
     """
 
     num_units: int
     pruning_fraction: float
     start_epoch: int
     end_epoch: int
+    align_end: bool = False
 
 
 def validate_layer(layer: LayerSchedule, num_epochs: int) -> None:
@@ -76,9 +82,17 @@ def final_kept(num_units: int, pruning_fraction: float) -> int:
 
 
 def event_epochs(layer: LayerSchedule, retrain_period: int) -> range:
-    """The 0-based epochs at whose end the layer is pruned: ``range(s, e + 1, r)``."""
+    """The 0-based epochs at whose end the layer is pruned.
+
+    ``range(s, e + 1, r)`` as the official code; with ``layer.align_end`` the same number of
+    events shifted to end at ``e``: ``range(e - r floor((e - s) / r), e + 1, r)``.
+    """
     validate_retrain_period(retrain_period)
-    return range(layer.start_epoch, layer.end_epoch + 1, int(retrain_period))
+    period = int(retrain_period)
+    first = layer.start_epoch
+    if layer.align_end:
+        first = layer.end_epoch - period * ((layer.end_epoch - layer.start_epoch) // period)
+    return range(first, layer.end_epoch + 1, period)
 
 
 def kept_after_events(num_units: int, pruning_fraction: float, num_events: int) -> np.ndarray:
@@ -145,6 +159,11 @@ def check_removals(table: np.ndarray, num_units: Sequence[int]) -> None:
             f"the event at epoch {epoch} would remove {int(table[epoch, layer])} units from "
             f"layer {layer}, which has {before} alive"
         )
+
+
+def last_event_epoch(layers: Sequence[LayerSchedule], retrain_period: int) -> int:
+    """The epoch at whose end the schedule's last event happens (over every layer)."""
+    return max(event_epochs(layer, retrain_period)[-1] for layer in layers)
 
 
 def pruning_epochs(table: np.ndarray) -> np.ndarray:

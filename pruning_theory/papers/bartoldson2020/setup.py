@@ -4,10 +4,10 @@ Bartoldson, Morcos, Barbu and Erlebacher (2020), "The Generalization-Stability T
 Neural Network Pruning" (NeurIPS; arXiv 1906.03728). Spec: docs/papers/bartoldson2020.md.
 
 Everything here is computed on the host before anything compiles: the run kinds as method codes
-(`METHODS`), the train/test split (`load_data`), the BatchNorm network (`vision_models`), the
-pruned layers' schedules (`layer_schedules`) and their per-epoch removal tables (`make_setup`);
-plus the input standardization and loss that training and the flatness pass share.
-`bartoldson2020_program` trains from a `Setup`; `bartoldson2020` validates and runs the job.
+(`METHODS`), the train/test split (`load_data`: MNIST, MNIST-1D or CIFAR-10), the BatchNorm
+network (`vision_models`), the pruned layers' schedules (`layer_schedules`) and their per-epoch
+removal tables (`make_setup`); plus the input standardization and loss that training and the
+flatness pass share. `program` trains from a `Setup`; `experiment` validates and runs the job.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import optax
 from flax import nnx
 
 from pruning_theory import nn
-from pruning_theory.data import cifar10, mnist
+from pruning_theory.data import cifar10, mnist, mnist1d
 from pruning_theory.papers.bartoldson2020 import schedules, vision_models
 
 TARGETS = ("smallest", "random", "largest")
@@ -32,7 +32,7 @@ NOISE_KINDS = ("zeroing", "gaussian")
 METHODS = (*TARGETS, *BASELINES, *NOISE_KINDS)  # a run's method code is its index here
 SCORES = ("l2", "l1", "activation_ema", "ebn")
 OPTIMIZERS = ("adam", "sgd")
-DATASETS = ("mnist", "cifar10")
+DATASETS = ("mnist", "mnist1d", "cifar10")
 NUM_CLASSES = 10
 SMALLEST, RANDOM, LARGEST, NONE, SCRATCH, ZEROING, GAUSSIAN = range(len(METHODS))
 SNAPSHOT_KEYS = ("snapshot_params", "snapshot_rest")
@@ -51,7 +51,11 @@ def method_codes(names: Sequence[str], allowed: Sequence[str], what: str) -> lis
 
 @dataclasses.dataclass(frozen=True)
 class Data:
-    """Raw uint8 NHWC images, labels, and the training set's standardization statistics."""
+    """Inputs, labels, and the training set's standardization statistics.
+
+    Images are raw uint8 NHWC (standardized on the fly, `standardize`); MNIST-1D signals are
+    float32 ``[N, 40]``, already standardized by their generator (mean 0, std 1 here).
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -62,21 +66,32 @@ class Data:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """The shape of one input."""
         return tuple(self.x_train.shape[1:])
 
 
-def input_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int]:
-    return (28, 28, 1) if config.data.source == "mnist" else (32, 32, 3)
+def input_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
+    """The shape of one input of the config's data source."""
+    shapes = {"mnist": (28, 28, 1), "mnist1d": (mnist1d.SEQUENCE_LENGTH,), "cifar10": (32, 32, 3)}
+    return shapes[config.data.source]
 
 
 def load_data(config: ml_collections.ConfigDict) -> Data:
     """The fixed train/test split of the job (stratified, shuffled, by ``data.split_seed``).
 
-    MNIST is the packaged 5000-image subset standardized per pixel; CIFAR-10 is read from
+    MNIST is the packaged 5000-image subset standardized per pixel; MNIST-1D is generated
+    (``load_mnist1d`` with seed ``data.split_seed``: one pool, first ``num_train`` train, next
+    ``num_test`` test; the generator standardizes it); CIFAR-10 is read from
     ``data.cifar_dir`` and standardized per channel. ``data.label_noise`` replaces that share
     of the training labels by a different, uniformly drawn class.
     """
     data = config.data
+    if data.source == "mnist1d":
+        split = mnist1d.load_mnist1d(data.num_train, data.num_test, seed=data.split_seed)
+        train = (split["x_train"], split["y_train"])
+        test = (split["x_test"], split["y_test"])
+        mean, std = np.zeros((1,), np.float32), np.ones((1,), np.float32)
+        return _with_label_noise(config, train, test, mean, std)
     if data.source == "mnist":
         images, labels = mnist.load_mnist_subset()
         train_idx, test_idx = mnist.stratified_split(
@@ -92,6 +107,12 @@ def load_data(config: ml_collections.ConfigDict) -> Data:
         )
         stats_axis = (0, 1, 2)
     mean, std = mnist.standardization_stats(train[0], stats_axis)
+    return _with_label_noise(config, train, test, mean, std)
+
+
+def _with_label_noise(config, train, test, mean, std) -> Data:
+    """The `Data` of a split, with ``data.label_noise`` of the training labels flipped."""
+    data = config.data
     rng = np.random.default_rng([data.split_seed, 1])
     noisy = rng.random(len(train[1])) < data.label_noise
     shifted = (train[1] + rng.integers(1, NUM_CLASSES, len(train[1]))) % NUM_CLASSES
@@ -100,10 +121,15 @@ def load_data(config: ml_collections.ConfigDict) -> Data:
 
 
 def standardize(images: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Array:
-    return (images.astype(jnp.float32) / 255.0 - mean) / std
+    """``(x - mean) / std`` with uint8 images first scaled to [0, 1]."""
+    x = images.astype(jnp.float32)
+    if images.dtype == jnp.uint8:
+        x = x / 255.0
+    return (x - mean) / std
 
 
 def build_model(config: ml_collections.ConfigDict, key: jax.Array):
+    """The config's BatchNorm network, initialized from ``key``."""
     return vision_models.make_model(
         config.model.name,
         input_shape(config),
@@ -125,7 +151,9 @@ def layer_schedules(
     pruning = config.pruning
     counts = unit_counts[len(unit_counts) - len(pruning.fractions) :]
     return tuple(
-        schedules.LayerSchedule(int(units), float(fraction), int(start), int(end))
+        schedules.LayerSchedule(
+            int(units), float(fraction), int(start), int(end), bool(pruning.align_end)
+        )
         for units, fraction, start, end in zip(
             counts, pruning.fractions, pruning.start_epochs, pruning.end_epochs, strict=True
         )
@@ -154,6 +182,7 @@ class Setup:
 
 
 def job_periods(config: ml_collections.ConfigDict) -> tuple[int, ...]:
+    """Every retrain period of the job: the grid's, then the noise runs' if new."""
     periods = [int(p) for p in config.grid.retrain_period]
     if config.noise.enabled and int(config.noise.retrain_period) not in periods:
         periods.append(int(config.noise.retrain_period))
@@ -180,6 +209,20 @@ def make_setup(config: ml_collections.ConfigDict, data: Data | None = None) -> S
 def flatness_epoch(config: ml_collections.ConfigDict) -> int:
     """The 0-based epoch after which flatness is measured (official: 314 of 325, ~97%)."""
     return max(round(config.flatness.at_fraction * config.train.num_epochs) - 1, 0)
+
+
+def comparison_epoch(
+    config: ml_collections.ConfigDict, layers: Sequence[schedules.LayerSchedule]
+) -> int:
+    """The first epoch of the accuracy window of runs that never prune during training.
+
+    The latest last event over the grid's retrain periods (with ``pruning.align_end``, the
+    last event of every period): none and scratch runs take their best test accuracy from
+    here on, so they are compared with the pruned runs over the same epochs
+    (docs/papers/bartoldson2020.md, "Ambiguities and choices made here").
+    """
+    periods = [int(p) for p in config.grid.retrain_period]
+    return max(schedules.last_event_epoch(layers, p) for p in periods)
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:

@@ -122,9 +122,11 @@ class BNMLP(nnx.Module):
         self.output = _linear(sizes[-1], num_classes, rngs)
 
     def prunable_pairs(self) -> list[Pair]:
+        """The ``(layer, batch norm)`` pairs whose units can be pruned, in forward order."""
         return list(zip(self.hidden, self.norms, strict=True))
 
     def forward(self, x: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+        """The logits and, per prunable pair, each unit's mean |pre-ReLU output|."""
         x = x.reshape(x.shape[0], -1)
         activity = []
         for layer, norm in self.prunable_pairs():
@@ -160,9 +162,11 @@ class BNCNN(nnx.Module):
         self.output = _linear(dense, num_classes, rngs)
 
     def prunable_pairs(self) -> list[Pair]:
+        """The ``(layer, batch norm)`` pairs whose units can be pruned, in forward order."""
         return [*zip(self.convs, self.conv_norms, strict=True), (self.dense, self.dense_norm)]
 
     def forward(self, x: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+        """The logits and, per prunable pair, each unit's mean |pre-ReLU output|."""
         activity = []
         for conv, norm in zip(self.convs, self.conv_norms, strict=True):
             x = norm(conv(x))
@@ -208,9 +212,11 @@ class VGG11BN(nnx.Module):
         self.output = _linear(widths[-1], num_classes, rngs)
 
     def prunable_pairs(self) -> list[Pair]:
+        """The ``(layer, batch norm)`` pairs whose units can be pruned, in forward order."""
         return list(zip(self.convs, self.norms, strict=True))
 
     def forward(self, x: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+        """The logits and, per prunable pair, each unit's mean |pre-ReLU output|."""
         activity = []
         for index, (conv, norm) in enumerate(self.prunable_pairs()):
             x = norm(conv(x))
@@ -242,6 +248,7 @@ class BasicBlock(nnx.Module):
             self.shortcut_norm = nnx.data(None)
 
     def forward(self, x: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+        """The block's output and the activity of its two prunable convs."""
         hidden = self.bn1(self.conv1(x))
         first = _unit_activity(hidden)
         shortcut = x
@@ -285,12 +292,14 @@ class ResNet18(nnx.Module):
         self.output = _linear(widths[-1], num_classes, rngs)
 
     def prunable_pairs(self) -> list[Pair]:
+        """The ``(layer, batch norm)`` pairs whose units can be pruned, in forward order."""
         pairs = []
         for block in self.blocks:
             pairs += [(block.conv1, block.bn1), (block.conv2, block.bn2)]
         return pairs
 
     def forward(self, x: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+        """The logits and, per prunable pair, each unit's mean |pre-ReLU output|."""
         x = jax.nn.relu(self.stem_norm(self.stem(x)))
         activity = []
         for block in self.blocks:

@@ -11,7 +11,7 @@
 `ntk_neurons` and `mlp_neurons` return `greedy.Neurons`: the hidden activations, readout rows
 and output offset, so that the net is the average of its neurons ``phi_r = N v_r h_r`` (plus
 the offset) and the greedy subnetwork on S is the same net with the hidden unit mask
-``N count_r / |S|`` (tests/test_greedy.py checks both forms agree).
+``N count_r / |S|`` (tests/papers/wolfe2021/test_greedy.py checks both forms agree).
 """
 
 from __future__ import annotations

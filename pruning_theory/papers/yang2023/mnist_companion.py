@@ -28,11 +28,11 @@ import numpy as np
 import optax
 from flax import nnx
 
-from pruning_theory import masks, models, nn
-from pruning_theory.claims import Claim, mean_ci, verdict_above
+from pruning_theory import engine, masks, models, nn
+from pruning_theory.claims import Claim
 from pruning_theory.data import mnist
-from pruning_theory.engine import sweep
 from pruning_theory.engine.results import SweepResult
+from pruning_theory.papers.yang2023 import rules
 
 NUM_CLASSES = 10
 SPLIT_SEED = 0
@@ -54,6 +54,7 @@ _DATA_STREAM = 2
 
 # A cell's training state: trainable parameters, fixed masks, Adam's state.
 State = tuple[nnx.State, nnx.State, optax.OptState]
+Shared = Mapping[str, jax.Array]  # the split: x_train, y_train, x_test, y_test
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +112,7 @@ def validate(config: Config, pruning_rates: Sequence[float], seeds: Sequence[int
         raise ValueError(f"learning_rate={config.learning_rate} must be positive and finite")
     if config.activation not in ACTIVATIONS:
         raise ValueError(f"activation {config.activation!r} is not one of {list(ACTIVATIONS)}")
-    sweep.validate_axes({"seed": seeds, "pruning_rate": pruning_rates})
+    engine.validate_axes({"seed": seeds, "pruning_rate": pruning_rates})
     for seed in seeds:
         if seed != int(seed) or seed < 0:
             raise ValueError(f"seed {seed} is not a non-negative integer")
@@ -153,11 +154,12 @@ def _cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
-def make_program(config: Config, data_arrays: Mapping[str, np.ndarray]) -> sweep.Program:
+def make_program(config: Config, data_arrays: Mapping[str, np.ndarray]) -> engine.Program:
     """Builds the sweep program over the grid axes ``seed`` (a data axis) and ``pruning_rate``.
 
-    The dataset is one fixed split, closed over as a constant: it varies along no axis. The
-    ``seed`` axis drives the initial weights, the masks and the minibatch order. The minibatch
+    The dataset is one fixed split, the program's shared data (an argument of the compiled
+    program, not a constant): it varies along no axis. The ``seed`` axis drives the initial
+    weights, the masks and the minibatch order. The minibatch
     depends on the seed only, so every pruning rate of a seed trains on the same minibatch and
     the engine passes it unbatched to the rates' matmuls.
 
@@ -167,17 +169,12 @@ def make_program(config: Config, data_arrays: Mapping[str, np.ndarray]) -> sweep
         from `mnist.mnist_classification`.
 
     Returns:
-      A `sweep.Program` whose state is ``(params, masks, opt_state)`` and whose metrics are
+      An `engine.Program` whose state is ``(params, masks, opt_state)`` and whose metrics are
       ``train_loss`` (on the first 1000 training images), ``test_accuracy`` (whole test set)
       and ``kept_fraction`` (kept kernel weights over all layers).
     """
-    x_train = jnp.asarray(data_arrays["x_train"])
-    y_train = jnp.asarray(data_arrays["y_train"])
-    x_test = jnp.asarray(data_arrays["x_test"])
-    y_test = jnp.asarray(data_arrays["y_test"])
-    num_train, num_inputs = x_train.shape
-    # The split is already shuffled, so its head is a fixed random subset of the training set.
-    x_loss, y_loss = x_train[:TRAIN_LOSS_SUBSET], y_train[:TRAIN_LOSS_SUBSET]
+    dataset = {name: data_arrays[name] for name in ("x_train", "y_train", "x_test", "y_test")}
+    num_train, num_inputs = np.shape(dataset["x_train"])
     optimizer = optax.adam(config.learning_rate)
     graphdef = nnx.graphdef(
         nnx.eval_shape(lambda: _pruned_mlp(config, num_inputs, jnp.uint32(0), jnp.float32(0)))
@@ -186,43 +183,52 @@ def make_program(config: Config, data_arrays: Mapping[str, np.ndarray]) -> sweep
     def logits(params: nnx.State, kernel_masks: nnx.State, x: jax.Array) -> jax.Array:
         return nnx.merge(graphdef, params, kernel_masks)(x)
 
-    def make_data(data_cell: sweep.Cell) -> jax.Array:
+    def make_data(data_cell: engine.Cell, shared: Shared) -> jax.Array:
         return jax.random.fold_in(jax.random.key(data_cell["seed"]), _DATA_STREAM)
 
-    def init(cell: sweep.Cell, data_key: jax.Array) -> State:
+    def init(cell: engine.Cell, data_key: jax.Array, shared: Shared) -> State:
         model = _pruned_mlp(config, num_inputs, cell["seed"], cell["pruning_rate"])
         _, params, kernel_masks = nnx.split(model, nnx.Param, nn.Mask)
         return params, kernel_masks, optimizer.init(params)
 
-    def advance(state: State, cell: sweep.Cell, data_key: jax.Array, step: jax.Array) -> State:
+    def advance(
+        state: State, cell: engine.Cell, data_key: jax.Array, step: jax.Array, shared: Shared
+    ) -> State:
         params, kernel_masks, opt_state = state
         batch_key = jax.random.fold_in(data_key, step)
         index = jax.random.choice(batch_key, num_train, (config.batch_size,), replace=False)
-        x, y = x_train[index], y_train[index]
+        x, y = shared["x_train"][index], shared["y_train"][index]
         grads = jax.grad(lambda p: _cross_entropy(logits(p, kernel_masks, x), y))(params)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), kernel_masks, opt_state
 
-    def evaluate(state: State, cell: sweep.Cell, data_key: jax.Array) -> dict[str, jax.Array]:
+    def evaluate(
+        state: State, cell: engine.Cell, data_key: jax.Array, shared: Shared
+    ) -> dict[str, jax.Array]:
         params, kernel_masks, _ = state
+        # The split is already shuffled, so its head is a fixed random subset of the train set.
+        x_loss = shared["x_train"][:TRAIN_LOSS_SUBSET]
+        y_loss = shared["y_train"][:TRAIN_LOSS_SUBSET]
         model = nnx.merge(graphdef, params, kernel_masks)
         kept = [layer.kept_kernel_mask() for layer in model.layers]
         # XLA divides by a constant through its rounded reciprocal; counting the pruned
         # weights keeps an unpruned model at exactly 1.
         pruned = sum(m.size - jnp.count_nonzero(m) for m in kept)
-        predictions = jnp.argmax(model(x_test), axis=-1)
+        predictions = jnp.argmax(model(shared["x_test"]), axis=-1)
         return {
             "train_loss": _cross_entropy(model(x_loss), y_loss),
-            "test_accuracy": jnp.mean(predictions == y_test),
+            "test_accuracy": jnp.mean(predictions == shared["y_test"]),
             "kept_fraction": 1 - pruned / sum(m.size for m in kept),
         }
 
-    return sweep.Program(make_data=make_data, init=init, advance=advance, evaluate=evaluate)
+    return engine.Program(
+        make_data=make_data, init=init, advance=advance, evaluate=evaluate, shared=dataset
+    )
 
 
-def make_grid(pruning_rates: Sequence[float], seeds: Sequence[int]) -> sweep.Grid:
+def make_grid(pruning_rates: Sequence[float], seeds: Sequence[int]) -> engine.Grid:
     """The grid ``seed x pruning_rate``, with ``seed`` the data axis (it fixes minibatches)."""
-    return sweep.Grid(
+    return engine.Grid(
         axes={"seed": [int(s) for s in seeds], "pruning_rate": list(pruning_rates)},
         data_axes=("seed",),
     )
@@ -236,64 +242,31 @@ def _final_accuracy(result: SweepResult) -> tuple[np.ndarray, np.ndarray]:
 
 
 def claims(result: SweepResult, config: Config) -> list[Claim]:
-    """Checks the two claims of the phenomenon on the final test accuracies, paired by seed.
-
-    R1 compares dense training with the best mild rate in (0, 0.5]. The best rate is chosen on
-    the same test accuracies it is then judged on, which biases R1 toward "holds"; the
-    statement says so.
+    """R1 (mild pruning improves test accuracy) and R2 (over-pruning loses more than 0.05 of
+    it) on the final test accuracies, paired by seed (rules: `rules.some_mild_rate_helps`,
+    `rules.over_pruning_hurts`; docs/papers/yang2023.md, "Real-data companion").
 
     Args:
       result: a sweep of `make_program` over `make_grid` (the grid `validate` accepts).
       config: the config it ran with.
-
-    Returns:
-      The claims R1 (mild pruning improves test accuracy) and R2 (over-pruning loses more
-      than 0.05 of it).
     """
     rates, accuracy = _final_accuracy(result)
-    num_seeds = accuracy.shape[0]
-    dense = accuracy[:, rates == 0.0][:, 0]
     setting = (
         f"MLP {config.hidden_sizes} on {config.num_train} packaged MNIST images, "
-        f"{config.num_steps} Adam steps, {num_seeds} seeds"
+        f"{config.num_steps} Adam steps, {accuracy.shape[0]} seeds"
     )
-
-    mild = np.flatnonzero((rates > 0.0) & (rates <= MILD_RATE_MAX))
-    best = mild[np.argmax(accuracy[:, mild].mean(axis=0))]
-    gain, low, high = mean_ci(accuracy[:, best] - dense)
-    r1 = Claim(
-        id="R1",
-        statement=(
-            f"Mild random pruning improves test accuracy: accuracy at p={rates[best]:g} (the "
-            f"best mean among the rates in (0, {MILD_RATE_MAX:g}], picked on the same test set) "
-            f"minus dense accuracy, paired over seeds; holds if its 95% CI is above 0 "
-            f"({setting})."
-        ),
-        verdict=verdict_above((low, high), 0.0),
-        statistic=float(gain),
-        ci=(float(low), float(high)),
-    )
-
-    most = int(np.argmax(rates))
-    loss, low, high = mean_ci(dense - accuracy[:, most])
-    r2 = Claim(
-        id="R2",
-        statement=(
-            f"Over-pruning hurts: dense test accuracy minus accuracy at p={rates[most]:g}, "
-            f"paired over seeds; holds if its 95% CI is above {R2_MARGIN:g} ({setting})."
-        ),
-        verdict=verdict_above((low, high), R2_MARGIN),
-        statistic=float(loss),
-        ci=(float(low), float(high)),
-    )
-    return [r1, r2]
+    return [
+        rules.some_mild_rate_helps(accuracy, rates, MILD_RATE_MAX, setting),
+        rules.over_pruning_hurts(accuracy, rates, R2_MARGIN, setting),
+    ]
 
 
 def run_sweep(
     config: Config,
     pruning_rates: Sequence[float],
     seeds: Sequence[int],
-    progress: sweep.ProgressReporter | None = None,
+    execution: engine.Execution | None = None,
+    name: str = "companion",
 ) -> SweepResult:
     """Validates, loads the packaged MNIST split (split seed 0) and runs the sweep.
 
@@ -301,7 +274,8 @@ def run_sweep(
       config: the static knobs.
       pruning_rates: the ``pruning_rate`` axis.
       seeds: the ``seed`` axis.
-      progress: optional progress reporter, e.g. `sweep.print_progress`.
+      execution: the run's options (`engine.Execution`); default: every device, nothing else.
+      name: the sweep's name in the run (names its checkpoint folder).
 
     Returns:
       The sweep result, metrics ``[seed, pruning_rate, logs]``; `claims` checks R1, R2 on it.
@@ -311,11 +285,11 @@ def run_sweep(
     """
     validate(config, pruning_rates, seeds)
     data_arrays = mnist.mnist_classification(config.num_train, config.num_test, SPLIT_SEED)
-    return sweep.run_program(
+    return engine.run_program(
         make_program(config, data_arrays),
         make_grid(pruning_rates, seeds),
+        name=name,
         num_steps=config.num_steps,
         log_every=config.log_every,
-        progress=progress,
-        name="mnist_companion",
+        execution=execution,
     )

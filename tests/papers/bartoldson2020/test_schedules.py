@@ -1,5 +1,6 @@
 """Pruning schedules as data: the official formula on the paper's VGG numbers, bad schedules."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -48,6 +49,26 @@ def test_single_event_and_scratch_remove_the_whole_fraction_at_once():
     np.testing.assert_array_equal(table[6], [0, 0, 0, 460])
     np.testing.assert_array_equal(schedules.scratch_removal(VGG_LAYERS), [153, 153, 153, 460])
     assert list(np.flatnonzero(schedules.pruning_epochs(table))) == [3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("period", PAPER_PERIODS)
+def test_aligned_schedule_ends_every_period_at_the_end_epoch_with_the_official_counts(period):
+    aligned = tuple(dataclasses.replace(layer, align_end=True) for layer in VGG_LAYERS)
+    table = schedules.removal_table(aligned, period, VGG_EPOCHS)
+    official = schedules.removal_table(VGG_LAYERS, period, VGG_EPOCHS)
+    for column, layer in enumerate(aligned):
+        epochs = np.flatnonzero(table[:, column])
+        # As many events as the official schedule, the same removals, shifted to end at e.
+        assert epochs[-1] == layer.end_epoch and epochs[0] >= layer.start_epoch
+        assert len(epochs) == len(np.flatnonzero(official[:, column]))
+        np.testing.assert_array_equal(
+            table[epochs, column], official[official[:, column] > 0, column]
+        )
+        assert np.all(np.diff(epochs) == period)
+    assert schedules.last_event_epoch(aligned, period) == 275
+    assert schedules.iterative_pruning_rate(aligned, period) == pytest.approx(
+        schedules.iterative_pruning_rate(VGG_LAYERS, period)
+    )
 
 
 def test_kept_counts_follow_the_ceiling_formula_exactly():

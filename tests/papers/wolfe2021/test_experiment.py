@@ -1,7 +1,6 @@
 """The wolfe2021 experiment: nested snapshots, padded sizes, scratch widths, claims, bad input."""
 
 import json
-import math
 
 import chex
 import jax
@@ -13,10 +12,9 @@ from flax import nnx
 from launch.configs import wolfe2021 as configs
 from pruning_theory import runner
 from pruning_theory.engine import sweep
-from pruning_theory.engine.results import SweepResult
-from pruning_theory.papers.wolfe2021 import claims as wolfe2021_claims
 from pruning_theory.papers.wolfe2021 import experiment as wolfe2021
-from pruning_theory.papers.wolfe2021 import ntk_models
+from pruning_theory.papers.wolfe2021 import greedy, ntk_models, pools, program
+from tests.claim_checks import assert_claim_consistent
 from tests.papers.wolfe2021.test_data import write_mnist_dir
 
 
@@ -24,6 +22,7 @@ def small_config(**grid):
     config = configs.get_config("tiny")
     config.baselines.scratch = False
     config.practical.enabled = False
+    config.mnist1d.enabled = False
     config.grid.update(grid)
     return config
 
@@ -48,18 +47,28 @@ def test_snapshots_along_one_trajectory_equal_the_logged_dense_metrics(small):
                 )
     loss = small.final["dense_loss"]
     assert np.all(loss[..., -1] < loss[..., 0])
-    # Greedy's whole path: f_{S_k} at the listed k are entries of the path.
+    # Greedy replayed outside the sweep on snapshot 0 (the initial network of seed 0, each m
+    # alone, so unpadded) gives the listed f_{S_k}: an independent check of the wiring.
     ks = np.asarray(config.greedy.ks)
-    chex.assert_trees_all_close(
-        small.final["greedy_loss"], small.final["greedy_path_loss"][..., ks - 1]
-    )
+    first = snapshot_steps.index(0)
+    for m_index, m in enumerate(config.grid.num_train):
+        alone = small_config(num_train=(m,))
+        trainer = program.make_trainer(alone)
+        cell = {"seed": jnp.int32(config.grid.seed[0]), "num_train": jnp.int32(m)}
+        data = trainer.make_data(cell)
+        neurons = ntk_models.neurons_of(trainer.initial_model(cell), data["x"])
+        targets = trainer.targets(data, cell["num_train"], "mean")
+        path = greedy.greedy_path(neurons, targets, program.greedy_config(alone), jax.random.key(0))
+        chex.assert_trees_all_close(
+            small.final["greedy_loss"][0, m_index, first], path.loss[ks - 1], rtol=1e-4
+        )
 
 
 def test_write_snapshot_keeps_exactly_the_scheduled_steps():
     schedule = jnp.asarray([0, 1, 4, 6])
 
     def step(buffer, t):
-        return wolfe2021.write_snapshot(buffer, 10.0 * t, t, schedule), None
+        return program.write_snapshot(buffer, 10.0 * t, t, schedule), None
 
     buffer, _ = jax.lax.scan(step, jnp.full(4, -1.0), jnp.arange(7))
     np.testing.assert_array_equal(buffer, [0.0, 10.0, 40.0, 60.0])
@@ -96,51 +105,16 @@ def test_scratch_mask_makes_a_width_k_ntk_net():
     assert np.all(masked[:, small_width:] == 0)
 
 
-def synthetic_result(t_stars: np.ndarray, config) -> SweepResult:
-    """A sweep whose greedy loss at k_ref crosses the loss level exactly at ``t_stars``."""
-    steps = np.asarray(config.train.snapshot_steps, dtype=float)
-    level = config.checks.loss_fraction * 0.5
-    # Linear in log(1 + t) through (log(1 + t*), level): interpolation recovers t* exactly.
-    slope = -0.05
-    curve = level + slope * (np.log1p(steps) - np.log1p(t_stars[..., None]))
-    greedy_loss = np.repeat(curve[..., None], len(config.greedy.ks), axis=-1)
-    return SweepResult(
-        axes={"seed": np.arange(t_stars.shape[0]), "num_train": np.asarray(config.grid.num_train)},
-        steps=np.asarray([config.train.steps]),
-        metrics={},
-        final={"greedy_loss": greedy_loss},
-    )
-
-
-@pytest.mark.parametrize(
-    "shape, verdict",
-    [(lambda m: 3 + 2 * np.log(m), "holds"), (lambda m: 60 - 5 * np.log(m), "fails")],
-)
-def test_threshold_claim_recovers_known_t_star_and_judges_the_fit(shape, verdict):
-    config = configs.get_config("cpu")
-    sizes = np.asarray(config.grid.num_train, dtype=float)
-    noise = np.random.default_rng(0).normal(0, 0.05, (3, len(sizes)))
-    t_stars = shape(sizes)[None, :] + noise
-    result = synthetic_result(t_stars, config)
-    np.testing.assert_allclose(wolfe2021_claims.t_star(result, config, "loss"), t_stars, rtol=1e-6)
-    claim = wolfe2021_claims.check_threshold("C1-loss", result, config, "loss", None)
-    assert claim.verdict == verdict, claim.statement
-    if verdict == "holds":
-        assert claim.statistic == pytest.approx(2.0, abs=0.1)
-
-
-def test_fits_and_crossing_on_exact_curves():
-    sizes = np.asarray([100.0, 300.0, 1000.0, 3000.0])
-    a, b, r2 = wolfe2021_claims.fit_log(sizes, 1 + 4 * np.log(sizes))
-    assert (a, b, r2) == pytest.approx((1, 4, 1))
-    c, p, r2 = wolfe2021_claims.fit_power(sizes, 0.5 * sizes**0.3)
-    assert (c, p, r2) == pytest.approx((0.5, 0.3, 1), rel=1e-4)
-    steps = np.asarray([0, 1, 3])
-    assert wolfe2021_claims.crossing_step(steps, np.asarray([1.0, 0.6, 0.2]), 0.4, False) == (
-        pytest.approx(math.expm1(0.5 * (math.log(2) + math.log(4))))
-    )
-    assert math.isnan(wolfe2021_claims.crossing_step(steps, np.asarray([0.1, 0.2, 0.3]), 0.9, True))
-    assert wolfe2021_claims.crossing_step(steps, np.asarray([0.1, 0.2, 0.3]), 0.15, False) == 0
+def test_size_groups_bound_the_padding_and_join_back_into_one_result(small):
+    assert wolfe2021.size_groups((78, 156, 312, 624, 1248), 2.0) == [(78, 156), (312, 624), (1248,)]
+    assert wolfe2021.size_groups((100, 200, 400), None) == [(100, 200, 400)]
+    config = small_config()
+    config.data.max_pad_ratio = 2.0  # programs (100, 200) padded to 200, and (400,)
+    grouped = wolfe2021.run_sweep(config)
+    np.testing.assert_array_equal(grouped.axes["num_train"], [100, 200, 400])
+    for name in ("dense_loss", "greedy_loss", "random_loss", "magnitude_accuracy"):
+        chex.assert_trees_all_close(grouped.final[name], small.final[name], rtol=2e-4, atol=1e-5)
+    assert grouped.metrics["train_loss"].shape == small.metrics["train_loss"].shape
 
 
 def corrupt_file(directory, name, payload_edit):
@@ -156,12 +130,23 @@ def corrupt_file(directory, name, payload_edit):
         (lambda c, d: c.grid.update(num_train=(100, 5001)), ValueError, "5001 exceeds the 5000"),
         (lambda c, d: c.train.update(snapshot_steps=(0, 4, 32)), ValueError,
          "snapshot step 32 is beyond the training length train.steps = 16"),
-        (lambda c, d: c.train.update(snapshot_steps=(0, 4, 4)), ValueError, "without repetition"),
+        (lambda c, d: c.train.update(snapshot_steps=(0, 4, 4, 16)), ValueError,
+         "without repetition"),
         (lambda c, d: c.data.update(source=str(d / "empty")), FileNotFoundError,
          "train-images-idx3-ubyte"),
         (lambda c, d: c.data.update(source=str(d / "nowhere")), FileNotFoundError,
-         "neither 'packaged' nor a directory"),
-        (lambda c, d: c.data.update(scale="unit"), ValueError, "needs unit-norm inputs"),
+         "neither 'packaged', 'mnist1d' nor a directory"),
+        (lambda c, d: c.data.update(scale="unit"), ValueError, "needs the 'ntk' net on unit-norm"),
+        (lambda c, d: c.data.update(max_pad_ratio=0.5), ValueError, "max_pad_ratio = 0.5"),
+        (lambda c, d: c.grid.update(num_train=(200, 100, 400)), ValueError, "must increase"),
+        (lambda c, d: c.grid.update(num_train=(100, 200)), ValueError, "at least 3 dataset sizes"),
+        (lambda c, d: c.train.update(snapshot_steps=(0, 4, 8)), ValueError,
+         "must start at 0 and end at train.steps = 16"),
+        (lambda c, d: c.mnist1d.overrides.data.update(pool_size=300), ValueError,
+         "400 exceeds the 300 samples"),
+        (lambda c, d: c.mnist1d.overrides.update({"data": {"scale": "unit"}}), ValueError,
+         "mnist1d signals take only 'l2'"),
+        (lambda c, d: c.mnist1d.overrides.checks.update(k_ref=5), ValueError, "k_ref = 5"),
         (lambda c, d: c.data.update(normalization="median"), ValueError, "'median'"),
         (lambda c, d: c.checks.update(k_ref=5), ValueError, "k_ref = 5"),
         (lambda c, d: c.checks.update(definitions=("loss", "vibes")), ValueError, "'vibes'"),
@@ -190,28 +175,29 @@ def test_bad_config_is_refused_before_any_compile(monkeypatch, tmp_path, edit, e
 def test_a_data_directory_with_a_corrupt_idx_file_is_named(tmp_path, name, edit, message):
     write_mnist_dir(tmp_path)
     corrupt_file(tmp_path, name, edit)
-    config = small_config(num_train=(20, 40))
+    config = small_config(num_train=(20, 30, 40))
     config.data.source = str(tmp_path)
-    wolfe2021._pool.cache_clear()
+    pools._mnist_pool.cache_clear()
     with pytest.raises(ValueError, match=f"{name}.*{message}"):
         wolfe2021.validate_all(config)
 
 
 def test_full_mnist_directory_is_read_and_ordered_stratified(tmp_path):
     write_mnist_dir(tmp_path, num_train=60, gz=True)
-    config = small_config(num_train=(20, 40))
+    config = small_config(num_train=(20, 30, 40))
     config.data.source = str(tmp_path)
-    wolfe2021._pool.cache_clear()
+    pools._mnist_pool.cache_clear()
     wolfe2021.validate_all(config)
-    data = wolfe2021.seed_data(config.data.source, "l2", (20, 40), seed=0)
+    data = pools.seed_data(config.data, 40, seed=0)
     assert data["x"].shape == (40, 784)
     np.testing.assert_allclose(np.linalg.norm(data["x"], axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(np.bincount(data["labels"][:20], minlength=10), 2)
-    config.grid.num_train = (20, 61)
+    config.grid.num_train = (20, 40, 61)
     with pytest.raises(ValueError, match="61 exceeds the 60 samples"):
         wolfe2021.validate_all(config)
 
 
+@pytest.mark.slow
 def test_tiny_job_end_to_end_writes_every_artifact_and_refuses_to_overwrite(tmp_path):
     config = configs.get_config("tiny")
     workdir = tmp_path / "run"
@@ -220,19 +206,27 @@ def test_tiny_job_end_to_end_writes_every_artifact_and_refuses_to_overwrite(tmp_
     assert on_disk == json.loads(json.dumps(document))
     ids = [claim["id"] for claim in on_disk["claims"]]
     assert ids == [
-        "C1a", "C1-loss", "C1-accuracy", "C1-dense_gap", "C2", "C3a", "C3b",
-        "C4a", "C4b", "C4c", "C4d", "P1a", "P1-loss", "P1-accuracy", "P1-dense_gap",
+        "C1a", "C1b-loss", "C1b-accuracy", "C1-loss", "C1-accuracy", "C2", "C3a",
+        "C4a", "C4b", "C4c", "C4d",
+        "C1a-1d", "C1b-loss-1d", "C1b-accuracy-1d", "C1-loss-1d", "C1-accuracy-1d",
+        "P1a", "P1b-loss", "P1b-accuracy", "P1-loss", "P1-accuracy",
     ]  # fmt: skip
     for claim in on_disk["claims"]:
-        assert claim["verdict"] in ("holds", "fails", "inconclusive")
+        assert_claim_consistent(claim)
+    assert "[MNIST-1D]" in on_disk["claims"][11]["statement"]
     theory = json.loads((workdir / "theory.json").read_text())
     assert "reconstruction" in theory["label"]
-    assert [row["num_train"] for row in theory["by_num_train"]] == [100, 200, 400]
-    assert all(row["lambda_0"] > 0 for row in theory["by_num_train"])
+    for name in ("metrics", "mnist1d"):
+        rows = theory["sweeps"][name]["by_num_train"]
+        assert [row["num_train"] for row in rows] == [100, 200, 400]
+        assert all(row["lambda_0"] > 0 and row["t_star"] > 0 for row in rows)
+    mnist1d = np.load(workdir / "mnist1d.npz")
+    assert mnist1d["final/greedy_loss"].shape[:3] == (2, 3, len(config.train.snapshot_steps))
     practical = np.load(workdir / "practical.npz")
     selected = practical["final/greedy_selected"]  # without replacement: distinct neurons
     assert all(len(set(path)) == len(path) for path in selected.reshape(-1, selected.shape[-1]))
     for name in ("config.json", "metrics.npz", "metrics.csv", "scratch.npz", "practical.csv",
+                 "mnist1d.csv",
                  "wolfe2021_pretraining.png", "wolfe2021_threshold.png",
                  "wolfe2021_loss_vs_k.png", "claims.md", "run.json"):  # fmt: skip
         assert (workdir / name).stat().st_size > 0, name

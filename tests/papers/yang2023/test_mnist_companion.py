@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pruning_theory.claims import VERDICTS, Claim
+from pruning_theory.claims import Claim, verdict_above
 from pruning_theory.data import mnist
 from pruning_theory.engine import sweep
 from pruning_theory.engine.results import SweepResult
@@ -69,19 +69,24 @@ def test_dense_training_beats_chance(tiny_run):
 
 
 def test_claims_are_r1_r2_with_valid_verdicts(tiny_run):
-    _, claims = tiny_run
+    result, claims = tiny_run
     assert [claim.id for claim in claims] == ["R1", "R2"]
-    for claim in claims:
-        assert claim.verdict in VERDICTS
+    accuracy = result.last("test_accuracy")  # [seed, rate]
+    dense, mild, over = (accuracy[:, RATES.index(p)] for p in (0.0, 0.5, 0.99))
+    differences = (mild - dense, dense - over)  # R1: the only mild rate is 0.5
+    for claim, difference, threshold in zip(claims, differences, (0.0, mc.R2_MARGIN), strict=True):
+        np.testing.assert_allclose(claim.statistic, difference.mean(), rtol=1e-6, atol=1e-9)
+        assert claim.verdict == verdict_above(claim.ci, threshold)  # the stated rule
         assert math.isfinite(claim.statistic)
         low, high = claim.ci
         assert low <= claim.statistic <= high
-    assert "p=0.5" in claims[0].statement
-    assert "p=0.99" in claims[1].statement
+    assert "p = 0.5" in claims[0].statement
+    assert "p = 0.99" in claims[1].statement
 
 
 def test_masked_weights_stay_at_their_initial_values(data):
     program = mc.make_program(TINY, data)
+    program = program.bind(jax.tree.map(jnp.asarray, program.shared))  # the split, bound
     cell = _cell(seed=0, rate=0.5)
     data_key = program.make_data(cell)
     start = program.init(cell, data_key)
@@ -106,6 +111,7 @@ def test_masked_weights_stay_at_their_initial_values(data):
 
 def test_rates_of_one_seed_share_initial_weights_and_nested_masks(data):
     program = mc.make_program(TINY, data)
+    program = program.bind(jax.tree.map(jnp.asarray, program.shared))  # the split, bound
     states = [
         program.init(cell, program.make_data(cell)) for cell in (_cell(3, 0.3), _cell(3, 0.6))
     ]
@@ -116,7 +122,7 @@ def test_rates_of_one_seed_share_initial_weights_and_nested_masks(data):
 
 def test_cell_alone_equals_the_same_cell_in_the_grid(data):
     program = mc.make_program(TINY, data)
-    steps = {"num_steps": 20, "log_every": 10}
+    steps = {"name": "companion", "num_steps": 20, "log_every": 10}
     grid = sweep.run_program(program, mc.make_grid(RATES, SEEDS), **steps)
     alone = sweep.run_program(program, mc.make_grid([0.5], [1]), **steps)
     in_grid = {name: values[1, 1] for name, values in grid.metrics.items()}

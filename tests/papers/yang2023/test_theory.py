@@ -20,7 +20,10 @@ def test_signal_availability():
         theory.probability_class_without_effective_filter([0.0, 1.0, 0.5], 2), [0.25, 1.0, 0.5625]
     )
     np.testing.assert_allclose(theory.signal_availability_bound([0.0, 1.0], 2), [0.875, 0.5])
-    np.testing.assert_allclose(theory.one_sided_detection_bound([0.0, 1.0], 2), [0.96875, 0.5])
+    # a0 = 1/2 is the spec's bound; a0 = 1 (a lacking class still recognized) gives 1.
+    np.testing.assert_allclose(theory.availability_accuracy([0.0, 1.0], 2, 0.5), [0.875, 0.5])
+    np.testing.assert_allclose(theory.availability_accuracy([0.0, 1.0], 2, 1.0), [1.0, 1.0])
+    np.testing.assert_allclose(theory.availability_accuracy(1.0, 2, 0.7), 0.7)
 
 
 def test_memorization_and_bound_shape():
