@@ -4,7 +4,8 @@ The work directory of a finished run holds ``config.json`` (the resolved config)
 ``<sweep>.npz`` / ``<sweep>.csv`` (labelled metric arrays and a tidy table per sweep),
 ``sweeps.json`` (the sweep names, written once every sweep is saved), ``<figure>.png`` and
 ``<figure>.pdf`` with ``figures.json`` (their captions), ``theory.json`` where the
-experiment has theory, ``run.json`` (wall time, versions, devices, git commit), ``claims.md`` and, written last as the mark of a finished run, ``claims.json``.
+experiment has theory, ``run.json`` (wall time, versions, devices, git commit), ``claims.md``
+and, written last as the mark of a finished run, ``claims.json``.
 A finished work directory is refused unless ``overwrite`` is set. A run holds the work
 directory's lock for its whole life (`workdir.locked`: a second run, even with ``overwrite``, is
 refused), checks the config for non-finite numbers (`config_check`), and saves the sweeps (with
