@@ -1,6 +1,7 @@
 # The quick-start commands: `make demo` (the main job), `make smoke` (the same job at the tiny
-# scale, about a minute), `make test` (the full suite, as CI runs it) and `make test-fast` (the
-# suite without the tests marked slow). Each creates the virtual environment .venv on first use.
+# scale: 40 s of CPU time), `make test` (the full suite, as CI runs it) and `make test-fast`
+# (the suite without the tests marked slow). Each creates the virtual environment .venv on
+# first use.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

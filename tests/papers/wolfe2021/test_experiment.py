@@ -55,7 +55,8 @@ def test_snapshots_along_one_trajectory_equal_the_logged_dense_metrics(small):
         alone = small_config(num_train=(m,))
         trainer = program.make_trainer(alone)
         cell = {"seed": jnp.int32(config.grid.seed[0]), "num_train": jnp.int32(m)}
-        data = trainer.make_data(cell)
+        host = trainer.host_data({"seed": np.asarray([config.grid.seed[0]])})
+        data = trainer.make_data({**cell, **{k: jnp.asarray(v[0]) for k, v in host.items()}})
         neurons = ntk_models.neurons_of(trainer.initial_model(cell), data["x"])
         targets = trainer.targets(data, cell["num_train"], "mean")
         path = greedy.greedy_path(neurons, targets, program.greedy_config(alone), jax.random.key(0))
