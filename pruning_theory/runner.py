@@ -503,6 +503,7 @@ def environment(seconds: float, options: sweep.Execution | None = None) -> dict[
 
 
 def print_summary(document: dict[str, Any], workdir: pathlib.Path, stream=sys.stdout) -> None:
+    """Prints a finished run's claims (or a grid shard's note) and where its files are."""
     if "grid_shard" in document:
         stream.write(
             f"\nGrid shard {document['grid_shard']} of {document['experiment']}: sweeps "

@@ -45,6 +45,7 @@ def atomic_write(path: pathlib.Path, content: bytes) -> None:
 
 
 def write_json(path: pathlib.Path, document: Any) -> None:
+    """Writes ``document`` as indented JSON, atomically (numpy values as lists)."""
     atomic_write(path, (json.dumps(document, indent=2, default=_json_default) + "\n").encode())
 
 

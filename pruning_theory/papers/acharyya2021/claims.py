@@ -117,10 +117,12 @@ def setting_cells(result: SweepResult, values: np.ndarray, sizes, summary, prefi
 
 
 def sizes_up_to(summary: Mapping, limit: int) -> list[int]:
+    """Positions of the pruned sizes keeping at most ``limit`` nodes."""
     return [i for i, k in enumerate(summary["node_counts"]) if k <= limit]
 
 
 def size_of(summary: Mapping, count: int) -> int | None:
+    """Position of the pruned size keeping ``count`` nodes, or None if not in the grid."""
     counts = summary["node_counts"]
     return counts.index(count) if count in counts else None
 

@@ -106,6 +106,7 @@ def validate(real: ml_collections.ConfigDict) -> None:
 
 
 def num_steps(real: ml_collections.ConfigDict) -> int:
+    """SGD steps of the real-data MLP: epochs x minibatches per epoch."""
     return real.epochs * (real.num_train // real.batch_size)
 
 
