@@ -1,5 +1,7 @@
 """B1: our unpruned students against the paper's reported unpruned test losses.
 
+Spec: docs/papers/acharyya2021.md, "The training protocol against the official code".
+
 The paper reports one trained student per noise level (M = 2, K = 6, N = 500, v* = 4,
 eta = 0.5, alpha = 1600) with an "original test loss" of 0.051 (sigma = 0) and 0.241
 (sigma = 0.25) (config ``reference``). The official code trains exactly as we do (w, v ~ N(0, 1);
@@ -71,9 +73,10 @@ def check_baseline(name: str, result: SweepResult, config) -> Claim:
         described = []
         for label, values in conventions(result, n).items():
             low, high = prediction_interval(values)
+            where = "inside" if low <= paper <= high else "outside"
             described.append(
                 f"{label} {values.mean():.4g} (seeds {values.min():.4g}..{values.max():.4g}, "
-                f"95% PI [{low:.4g}, {high:.4g}])"
+                f"95% PI [{low:.4g}, {high:.4g}]: the paper's value {where})"
             )
             if label == official:
                 means.append(values.mean())

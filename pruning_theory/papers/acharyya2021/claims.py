@@ -58,11 +58,13 @@ class Cells:
         self.labels: list[str] = []
 
     def add(self, label: str, values: np.ndarray) -> None:
+        """Appends one cell: its label and its ``[seed]`` values."""
         self.columns.append(np.asarray(values, np.float64))
         self.labels.append(label)
 
     @property
     def values(self) -> np.ndarray:
+        """``[seed, cell]`` (no cell: ``[seed, 0]``)."""
         if not self.columns:
             return np.zeros((self.num_seeds, 0))
         return np.stack(self.columns, axis=1)

@@ -21,6 +21,8 @@ Every loop has a fixed length (the kernel's size), so ``k`` may be a traced valu
 compiled sampler serves every k; ``jax.vmap`` over keys draws many subsets at once. Subsets
 come back as 0/1 masks of length n.
 
+The pruning rules use it as docs/papers/acharyya2021.md, "Exact k-DPP sampling", describes.
+
 Enumeration (`k_subsets`, `subset_log_probabilities`) lists all C(n, k) subsets and their exact
 probabilities, giving expectations without sampling noise for small n.
 

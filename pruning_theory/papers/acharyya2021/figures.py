@@ -1,4 +1,8 @@
-"""Figures of the acharyya2021 job: pruning curves with theory, the DPP kernel, ODE vs SGD, C7."""
+"""Figures of the acharyya2021 job: pruning curves with theory, the DPP kernel, ODE vs SGD, C7.
+
+Spec: docs/papers/acharyya2021.md ("Theory", "What a reproduction must show"); the beyond-M
+figure explains C8 (`kernel_analysis`).
+"""
 
 from __future__ import annotations
 
@@ -55,8 +59,10 @@ def pruning_curves(by_setting, summaries, config):
                     predicted = np.asarray(
                         [np.nan if v is None else v for v in summary[theory_key]], dtype=float
                     )
-                    ax.plot(x, predicted, linestyle="--", color=color, linewidth=1)
-            ax.axhline(summary["null_error"], color="gray", linewidth=0.8, linestyle=":")
+                    ax.plot(x, predicted, linestyle="--", color=color, linewidth=1,
+                            label=f"{label}, theory")  # fmt: skip
+            ax.axhline(summary["null_error"], color="gray", linewidth=0.8, linestyle=":",
+                       label="empty network, M v*^2 / 6")  # fmt: skip
             ax.set_yscale("symlog", linthresh=1e-2)
             ax.set_ylim(bottom=0)
             ax.set_xlabel("fraction of parameters kept (k_n / K)")
@@ -129,7 +135,8 @@ def ode_figure(odes, by_setting, config):
                 label="ODE (mean, 95% CI)",
                 color="tab:red",
             )
-            ax.plot(record, history[0, col], color="tab:blue", linewidth=0.6, alpha=0.6)
+            ax.plot(record, history[0, col], color="tab:blue", linewidth=0.6, alpha=0.6,
+                    label="SGD, seed 0")  # fmt: skip
             ax.plot(alphas[1:], ode_result.metrics["ge"][0, col, 1:], "--", color="tab:red",
                     linewidth=0.6, label="seed 0")  # fmt: skip
             ax.set_xscale("log")
@@ -143,23 +150,37 @@ def ode_figure(odes, by_setting, config):
 
 
 def real_data_figure(real: SweepResult, config):
-    """C7: test error vs the edge keep fraction p of the first hidden layer, every rule."""
+    """C7: test error vs the edge keep fraction p of the first hidden layer, every rule (left),
+    and the paired differences the C7 claims test (right)."""
     fractions = np.asarray(config.real_data.edge_fractions, dtype=float)
-    figure, ax = plt.subplots(figsize=(7, 4.5))
+    final = real.final
+    figure, (ax, right) = plt.subplots(1, 2, figsize=(14, 4.5))
     for rule in acharyya2021_real_data.RULES:
         style = {} if "reweighted" in rule or rule == "divnet" else {"linestyle": ":"}
-        values = real.final[f"test_error_{rule}"]
-        plots.band(ax, fractions, values, label=rule, kind="proportion", **style)
-    ax.axhline(float(np.mean(real.final["test_error_dense"])), color="gray", label="dense")
-    ax.axvline(config.checks.real_crossover, color="gray", linestyle="--", linewidth=0.8,
-               label="paper's MNIST crossover")  # fmt: skip
-    ax.set_xlabel("edge keep fraction p (k_e = floor(p N) incoming weights per unit; k_n matched)")
+        plots.band(ax, fractions, final[f"test_error_{rule}"], label=rule, kind="proportion",
+                   **style)  # fmt: skip
+    ax.axhline(float(np.mean(final["test_error_dense"])), color="gray", label="dense")
+    differences = {
+        "DIVNET - random edge + rwt (C7a-c)": final["test_error_divnet"]
+        - final["test_error_random_edge_reweighted"],
+        "importance edge + rwt - DIVNET (C7d)": final["test_error_importance_edge_reweighted"]
+        - final["test_error_divnet"],
+    }
+    for label, values in differences.items():
+        plots.band(right, fractions, values, label=label)
+    right.axhline(0.0, color="gray", linewidth=0.8, label="no difference")
+    for axis in (ax, right):
+        axis.axvline(config.checks.real_crossover, color="gray", linestyle="--", linewidth=0.8,
+                     label="paper's MNIST crossover")  # fmt: skip
+        axis.set_xlabel("edge keep fraction p (k_e = floor(p N) per unit; k_n matched)")
+        axis.legend(fontsize=7)
     ax.set_ylabel("test error")
+    right.set_ylabel("paired difference of test errors")
     ax.set_title(
         f"{config.real_data.dataset}: first hidden layer pruned one-shot, "
         f"{tuple(config.real_data.layer_sizes)}"
     )
-    ax.legend(fontsize=7)
+    right.set_title("the paired differences the C7 claims test")
     figure.tight_layout()
     return figure
 
@@ -191,15 +212,15 @@ def beyond_m_figure(result: SweepResult, summary, config):
             label = f"{kernel}, sigma={sigma:g}"
             plots.band(axes[2], summary["node_counts"], gap[:, n], label=label, linestyle=style)
     axes[0].set_yscale("log")
-    axes[0].axvline(summary["M"] + 0.5, color="gray", linestyle=":")
+    axes[0].axvline(summary["M"] + 0.5, color="gray", linestyle=":", label="rank M | M + 1")
     axes[0].set(xlabel="eigenvalue rank", ylabel="eigenvalue / largest",
                 title=f"DPP kernel spectrum (M = {summary['M']}, K = {summary['K']})")  # fmt: skip
     axes[1].axhline(1 / summary["K"], color="gray", linestyle=":", label="uniform 1/K")
     axes[1].set(xlabel="error after removing the unit / mean over units",
                 ylabel="P((K-1)-DPP removes the unit)",
                 title=f"which unit a (K-1)-DPP removes (k_n = {summary['K'] - 1})")  # fmt: skip
-    axes[2].axhline(0.0, color="gray", linewidth=0.8)
-    axes[2].axvline(summary["M"], color="gray", linestyle=":")
+    axes[2].axhline(0.0, color="gray", linewidth=0.8, label="no difference")
+    axes[2].axvline(summary["M"], color="gray", linestyle=":", label="k_n = M")
     axes[2].set(xlabel="k_n", ylabel="(DPP - random) / random expected error",
                 title="DPP vs random node, exact expectations")  # fmt: skip
     for ax in axes:

@@ -3,8 +3,9 @@
 jaxlib runs LAPACK (eigendecompositions, Cholesky factorizations, triangular solves) through
 scipy's OpenBLAS, whose worker threads busy-wait for work. On a 2-core machine shared with
 XLA's thread pool (and other jobs) that spinning took over 90% of acharyya2021's pruning time
-(a (K-1)-DPP kernel's ``eigh``, 200 Cholesky factorizations of 392 x 392: 45x more CPU time
-than on one thread; BENCHMARKS.md). `one_lapack_thread` limits it for a block of code.
+(200 Cholesky factorizations of 392 x 392, the size of docs/papers/acharyya2021.md's real-data
+edge reweighting: 45x more CPU time than on one thread; BENCHMARKS.md). `one_lapack_thread`
+limits it for a block of code.
 """
 
 from __future__ import annotations

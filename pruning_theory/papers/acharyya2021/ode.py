@@ -1,11 +1,11 @@
 """Online-SGD ODEs of a two-layer erf student with a trained second layer (Goldt et al. 2019).
 
 Acharyya et al. (2021) only use the fixed point of these dynamics; integrating them is our
-extension (spec, "ODEs"), anchored on Saad & Solla (1995) and Goldt et al. (2019, NeurIPS,
-"Dynamics of stochastic gradient descent for two-layer neural networks in the teacher-student
-setup"), code github.com/sgoldt/nn2pp. With time alpha = P / N, learning rates eta / sqrt(N)
-(first layer) and eta / N (second layer), u = (-v_1..-v_K, v*_1..v*_M) and C the covariance of
-the local fields:
+extension (docs/papers/acharyya2021.md, "ODEs"), anchored on Saad & Solla (1995) and Goldt et
+al. (2019, NeurIPS, "Dynamics of stochastic gradient descent for two-layer neural networks in
+the teacher-student setup"), code github.com/sgoldt/nn2pp. With time alpha = P / N, learning
+rates eta / sqrt(N) (first layer) and eta / N (second layer), u = (-v_1..-v_K, v*_1..v*_M) and
+C the covariance of the local fields:
 
   dR_in / dalpha = eta v_i sum_c u_c I3(i, n, c)
   dQ_ik / dalpha = eta v_i sum_c u_c I3(i, k, c) + eta v_k sum_c u_c I3(k, i, c)

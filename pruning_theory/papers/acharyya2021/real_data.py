@@ -152,6 +152,7 @@ class _Network:
         self.treedef = jax.tree.structure(params)
 
     def initial_params(self, key: jax.Array) -> nnx.State:
+        """Freshly initialized parameters (the MLP's default initializers)."""
         return nnx.split(_mlp(self.real, key), nnx.Param, ...)[1]
 
     def __call__(self, params, kernels=None) -> models.MLP:
@@ -163,9 +164,11 @@ class _Network:
         return model
 
     def flatten(self, params) -> dict[str, jax.Array]:
+        """Parameters as ``param_<i>`` arrays (a sweep's ``finalize`` metrics)."""
         return {f"param_{i}": leaf for i, leaf in enumerate(jax.tree.leaves(params))}
 
     def unflatten(self, flat: dict[str, jax.Array]):
+        """The inverse of `flatten`."""
         return jax.tree.unflatten(self.treedef, [flat[f"param_{i}"] for i in range(len(flat))])
 
 

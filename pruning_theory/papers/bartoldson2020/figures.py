@@ -133,7 +133,7 @@ def tradeoff(main: SweepResult):
         values = _percent(_main_then_baselines(main, None, name))
         _scatter_with_correlation(ax, _centered(stable), _centered(values), colors, labels, label)
         ax.set_xlabel("mean stability minus its seed's mean (points)")
-        ax.set_ylabel(f"{label} minus its seed's mean (points)")
+        ax.set_ylabel("test accuracy minus its seed's mean (points)")
     figure.suptitle("Generalization-stability tradeoff within seeds (every target run)")
     figure.tight_layout()
     return figure

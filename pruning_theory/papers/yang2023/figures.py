@@ -17,10 +17,17 @@ from pruning_theory.papers.yang2023 import claims as yang2023_claims
 from pruning_theory.papers.yang2023 import mechanism, theory
 
 
-def measured_lacking_accuracy(main: SweepResult) -> float:
-    """a0: the mean over seeds of a lacking class's accuracy (`mechanism`), nan if none."""
+def measured_lacking_accuracy(main: SweepResult) -> np.ndarray:
+    """[R] a0(p): mean over seeds of the accuracy of a class that lacks an effective filter
+    while the other has one (`mechanism`); nan at rates without such a class."""
     accuracy, _, effective = yang2023_claims.mechanism_arrays(main)
-    return mechanism.stratum_summary(accuracy, mechanism.strata(effective)["lacking"])[0]
+    lacking = mechanism.strata(effective)["lacking"]
+    return np.asarray(
+        [
+            mechanism.stratum_summary(accuracy[:, k], lacking[:, k])[0]
+            for k in range(accuracy.shape[1])
+        ]
+    )
 
 
 def _accuracy_panel(ax, main: SweepResult, controls: dict[str, SweepResult], config) -> None:
@@ -52,13 +59,13 @@ def _accuracy_panel(ax, main: SweepResult, controls: dict[str, SweepResult], con
         label="bound 1 - P0/2, eq. (11) (reconstruction)",
     )
     a0 = measured_lacking_accuracy(main)
-    if np.isfinite(a0):
+    if np.isfinite(a0).any():
         ax.plot(
             x,
-            theory.availability_accuracy(rates, width, a0),
+            theory.availability_accuracy(rates, width, np.where(np.isfinite(a0), a0, 0.5)),
             "k-.",
             linewidth=0.8,
-            label=f"1 - P0 (1 - a0), a0 = {a0:.2f} measured (M1)",
+            label="eq. (11) with a0(p) measured (lacking class, M1; 1/2 where none)",
         )
     p_lo = theory.benign_threshold(
         config.data.num_train,

@@ -378,7 +378,8 @@ def lacking_class_at_chance(class_accuracy, noise_default, effective, tolerance:
         )
     verdict = verdict_within(ci, 0.5 - tolerance, 0.5 + tolerance)
     default, default_ci, _ = mechanism.stratum_summary(noise_default, masks["lacking"])
-    own, own_ci, _ = mechanism.stratum_summary(class_accuracy, masks["effective"])
+    # The other class of the same cells: the one that keeps an effective filter.
+    own, own_ci, _ = mechanism.stratum_summary(class_accuracy, masks["lacking"][..., ::-1])
     neither, neither_ci, neither_seeds = mechanism.stratum_summary(class_accuracy, masks["neither"])
     statement = (
         f"Availability mechanism (spec, eq. (10)-(11)): a class without an effective filter, "
@@ -386,8 +387,8 @@ def lacking_class_at_chance(class_accuracy, noise_default, effective, tolerance:
         f"{seeds} seeds (spec: 0.5, must lie within 0.5 +- {tolerance:g}; the opposite guess, "
         f"'still classified correctly', is 1). The net assigns {default:.3f} "
         f"{format_ci(default_ci, '.3f')} of noise-only inputs to that class (its noise-only "
-        f"default). A class with an effective filter tests at {own:.3f} "
-        f"{format_ci(own_ci, '.3f')}; when neither class has one, a class tests at "
+        f"default); in the same cells the class with an effective filter tests at {own:.3f} "
+        f"{format_ci(own_ci, '.3f')}. When neither class has one, a class tests at "
         f"{neither:.3f} {format_ci(neither_ci, '.3f')} ({neither_seeds} seeds)."
     )
     return Claim("M1", _with_resolution(statement, verdict, ci), verdict, mean, ci, 0.5)

@@ -10,9 +10,9 @@ docs/papers/yang2023.md, derived from Cao et al. 2022 with the per-filter noise 
 * `signal_availability_bound`: a filter of class j is effective if it keeps the signal
   coordinate and starts with <w0 * m, j mu> > 0, with probability (1 - p) / 2; a class without
   one is classified by noise (50%), so E[test acc] <= 1 - P0 / 2, P0 = ((1 + p) / 2)^m.
-* `availability_accuracy`: the same bound with the accuracy of a class without an effective
-  filter as a parameter a0: E[test acc] <= 1 - P0 (1 - a0); a0 = 1/2 is eq. (11). The figures
-  draw it with a0 measured (`mechanism`), labelled as measured, beside the spec's a0 = 1/2.
+* `availability_accuracy`: the same bound with the accuracy a0 of a class that lacks an
+  effective filter while the other class has one as a parameter (a0 = 1/2 is eq. (11)); the
+  figures draw it with a0 measured per rate (`mechanism`), labelled as measured.
 * `error_bound_shape`: exp(-c n ||mu||^4 / ((1 - p) sigma_p^4 d)), the ReLU line of work's
   bound with d -> (1 - p) d; a shape, not a calibrated number.
 """
@@ -44,17 +44,23 @@ def probability_class_without_effective_filter(pruning_rate, width: int):
 
 def signal_availability_bound(pruning_rate, width: int):
     """Upper bound on the expected test accuracy, 1 - P0 / 2 (docs/papers/yang2023.md, eq. (11))."""
-    return availability_accuracy(pruning_rate, width, 0.5)
+    return 1 - probability_class_without_effective_filter(pruning_rate, width) / 2
 
 
-def availability_accuracy(pruning_rate, width: int, no_filter_accuracy):
-    """1 - P0 (1 - a0): eq. (11) with a class lacking an effective filter at accuracy a0.
+def availability_accuracy(pruning_rate, width: int, lacking_accuracy):
+    """Eq. (11) with a class that lacks an effective filter at accuracy a0 (the other has one).
 
-    A class with an effective filter is classified at most perfectly, one without at a0; a0 =
-    1/2 (the spec's "classified by noise") gives `signal_availability_bound`.
+    The classes lack one independently with probability P0 each. A class with an effective
+    filter is classified at most perfectly; if only one class lacks one, that class is at a0;
+    if both lack one, the net sees no signal and is at 1/2 on average. So
+
+        E[test acc] <= (1 - P0)^2 + P0 (1 - P0) (1 + a0) + P0^2 / 2
+                     = 1 - P0/2 + (a0 - 1/2) P0 (1 - P0),
+
+    which is the spec's bound for a0 = 1/2 and 1 - P0^2/2 for a0 = 1.
     """
     p0 = probability_class_without_effective_filter(pruning_rate, width)
-    return 1 - p0 * (1 - np.asarray(no_filter_accuracy))
+    return 1 - p0 / 2 + (np.asarray(lacking_accuracy) - 0.5) * p0 * (1 - p0)
 
 
 def memorization_possible(pruning_rate, dimension: int, num_train: int, factor: float = 10.0):

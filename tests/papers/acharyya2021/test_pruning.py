@@ -186,3 +186,50 @@ def test_pruned_specialized_student_meets_the_theorems():
     np.testing.assert_allclose(out["block_fraction"], 1.0, atol=1e-6)
     np.testing.assert_array_equal(out["groups"], [0, 0, 0, 1, 1, 1])
     np.testing.assert_allclose(out["dpp_inclusion_exact"][1], np.full(6, 1 / 3), atol=1e-4)
+
+
+def test_rbf_unit_kernel_from_the_gram_is_the_population_rbf():
+    h = np.random.default_rng(0).normal(size=(500, 4))
+    gram = h.T @ h / len(h)
+    from_gram = pruning.unit_kernel(jnp.asarray(gram), "rbf", 10.0, 0.01)
+    from_samples = pruning.rbf_unit_kernel(jnp.asarray(h), 10.0 / len(h), 0.01)
+    np.testing.assert_allclose(from_gram, from_samples, rtol=1e-4, atol=1e-6)
+    linear = pruning.unit_kernel(jnp.asarray(gram), "linear", 10.0, 0.01)
+    np.testing.assert_allclose(linear, gram, rtol=1e-6)
+    with pytest.raises(ValueError, match="'cosine' is not one of"):
+        pruning.unit_kernel(jnp.asarray(gram), "cosine", 10.0, 0.01)
+
+
+def test_drop_one_is_the_k_minus_one_dpp_law_beside_each_removal_error():
+    """P(drop i) = det(L_-i) / sum_j det(L_-j) = [L^-1]_ii / tr(L^-1)."""
+    student = ts.init_student(jax.random.key(5), 4, 30)
+    teacher = ts.init_teacher(jax.random.key(6), 2, 30, 4.0)
+    scorer = acharyya2021_pruning._scorer(student.w, teacher, student.v)
+    q, r, t = theory.order_parameters(student.w, teacher.w)
+    kernels = {"linear": q, "rbf": pruning.unit_kernel(q, "rbf", 10.0, 0.01)}
+    out = acharyya2021_pruning.drop_one(kernels, scorer)
+    for kind, kernel in kernels.items():
+        inverse = np.linalg.inv(np.asarray(kernel, np.float64))
+        expected = np.diagonal(inverse) / np.trace(inverse)
+        np.testing.assert_allclose(out[f"drop_probability_{kind}"], expected, rtol=2e-3)
+    for unit in range(4):
+        v = student.v.at[unit].set(0.0)
+        error = theory.generalization_error(q, r, t, v, teacher.v)
+        np.testing.assert_allclose(out["ge_drop_one"][unit], error, rtol=1e-5)
+
+
+def test_every_kernel_is_evaluated_exactly_and_the_primary_one_drives_the_rest():
+    teachers, copies, dimension, v_star = 2, 2, 50, 4.0
+    student = ts.init_student(jax.random.key(7), teachers * copies, dimension)
+    teacher = ts.init_teacher(jax.random.key(8), teachers, dimension, v_star)
+    for primary in ("linear", "rbf"):
+        plan = acharyya2021_pruning.make_plan(4, dimension, (2, 3), 4, True, "abs", 100, primary)
+        out = jax.jit(
+            lambda k, plan=plan: acharyya2021_pruning.evaluate(k, student, teacher, plan)
+        )(jax.random.key(0))
+        np.testing.assert_array_equal(out["ge_dpp_node_exact"], out[f"ge_dpp_node_exact_{primary}"])
+        np.testing.assert_array_equal(out["ge_divnet_exact"], out[f"ge_divnet_exact_{primary}"])
+        assert out["drop_probability_rbf"].shape == (4,) and out["kernel_rbf"].shape == (4, 4)
+    assert not np.allclose(out["ge_dpp_node_exact_linear"], out["ge_dpp_node_exact_rbf"])
+    with pytest.raises(ValueError, match="pruning.kernel = 'cosine'"):
+        acharyya2021_pruning.make_plan(4, dimension, (2,), 4, True, "abs", 100, "cosine")

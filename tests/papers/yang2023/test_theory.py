@@ -20,10 +20,15 @@ def test_signal_availability():
         theory.probability_class_without_effective_filter([0.0, 1.0, 0.5], 2), [0.25, 1.0, 0.5625]
     )
     np.testing.assert_allclose(theory.signal_availability_bound([0.0, 1.0], 2), [0.875, 0.5])
-    # a0 = 1/2 is the spec's bound; a0 = 1 (a lacking class still recognized) gives 1.
-    np.testing.assert_allclose(theory.availability_accuracy([0.0, 1.0], 2, 0.5), [0.875, 0.5])
-    np.testing.assert_allclose(theory.availability_accuracy([0.0, 1.0], 2, 1.0), [1.0, 1.0])
-    np.testing.assert_allclose(theory.availability_accuracy(1.0, 2, 0.7), 0.7)
+    # a0 = 1/2 is the spec's bound; a0 = 1 (a lacking class still recognized) is 1 - P0^2/2;
+    # by hand at P0 = 0.25: (0.75^2) + 0.25 * 0.75 * 1.8 + 0.25^2 / 2 = 0.93125.
+    rates = [0.0, 1.0, 0.5]
+    np.testing.assert_allclose(
+        theory.availability_accuracy(rates, 2, 0.5), theory.signal_availability_bound(rates, 2)
+    )
+    p0 = theory.probability_class_without_effective_filter(rates, 2)
+    np.testing.assert_allclose(theory.availability_accuracy(rates, 2, 1.0), 1 - p0**2 / 2)
+    np.testing.assert_allclose(theory.availability_accuracy(0.0, 2, 0.8), 0.93125)
 
 
 def test_memorization_and_bound_shape():
