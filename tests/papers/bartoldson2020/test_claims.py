@@ -130,45 +130,65 @@ def test_c2_is_one_joint_test_over_targets_and_periods(slope, seeds, noise, verd
     assert c2.verdict == verdict
 
 
-def stability_world(order: tuple[float, float, float], rate_step: float, seeds: int):
+def stability_world(
+    order: tuple[float, float, float], rate_step: float, seeds: int, noise: float = 0.05
+):
     """Mean stability ``[seed, target, period]``: target means ``order``, falling by
-    ``rate_step`` per larger rate (period 2 has the smallest rate, period 40 the largest)."""
+    ``rate_step`` per larger rate (period 2 has the smallest rate, period 40 the largest),
+    plus Gaussian run noise of standard deviation ``noise``."""
     rng = np.random.default_rng(1)
     by_rate = -rate_step * np.asarray([0, 1, 2, 3])  # period 2 has the smallest rate
     stable = np.asarray(order)[None, :, None] + by_rate[None, None, :]
-    return stable + rng.normal(0, 0.05, (seeds, 3, 4))
+    return stable + rng.normal(0, noise, (seeds, 3, 4))
 
 
 @pytest.mark.parametrize(
-    "order, seeds, verdict",
-    [((99, 97, 95), 6, "holds"), ((95, 97, 99), 6, "fails"), ((99, 97, 95), 1, "inconclusive")],
+    "order, seeds, noise, verdict",
+    [
+        ((99, 97, 95), 6, 0.05, "holds"),
+        ((95, 97, 99), 6, 0.05, "fails"),
+        ((99, 97, 95), 3, 20.0, "inconclusive"),  # underpowered: noise 10x the order's steps
+        ((99, 97, 95), 1, 0.05, "inconclusive"),  # one seed: no interval
+    ],
 )
-def test_target_order_m4_has_a_ci_and_a_joint_rule(order, seeds, verdict):
-    main = target_sweep({"mean_stability": stability_world(order, 1.0, seeds)}, seeds)
+def test_target_order_m4_has_a_ci_and_a_joint_rule(order, seeds, noise, verdict):
+    main = target_sweep({"mean_stability": stability_world(order, 1.0, seeds, noise)}, seeds)
     m4 = claims.check_target_order(main, claims.iterative_rates(main, LAYERS))
     assert m4.verdict == verdict and m4.ci is not None
     assert "S-R at" in m4.statement and "R-L at" in m4.statement
 
 
 @pytest.mark.parametrize(
-    "rate_step, seeds, verdict", [(1.0, 6, "holds"), (-1.0, 6, "fails"), (1.0, 1, "inconclusive")]
+    "rate_step, seeds, noise, verdict",
+    [
+        (1.0, 6, 0.05, "holds"),
+        (-1.0, 6, 0.05, "fails"),
+        (1.0, 3, 20.0, "inconclusive"),
+        (1.0, 1, 0.05, "inconclusive"),
+    ],
 )
-def test_rate_order_m5_and_c4(rate_step, seeds, verdict):
-    main = target_sweep({"mean_stability": stability_world((99, 97, 95), rate_step, seeds)}, seeds)
+def test_rate_order_m5_and_c4(rate_step, seeds, noise, verdict):
+    stable = stability_world((99, 97, 95), rate_step, seeds, noise)
+    main = target_sweep({"mean_stability": stable}, seeds)
     rates = claims.iterative_rates(main, LAYERS)
     assert claims.check_rate_order(main, rates).verdict == verdict
     assert claims.check_rate_lowers_stability(main, rates).verdict == verdict
 
 
 @pytest.mark.parametrize(
-    "advantage, seeds, verdict",
-    [(0.02, 6, "holds"), (-0.02, 6, "fails"), (0.02, 1, "inconclusive")],
+    "advantage, seeds, noise, verdict",
+    [
+        (0.02, 6, 0.002, "holds"),
+        (-0.02, 6, 0.002, "fails"),
+        (0.002, 3, 0.02, "inconclusive"),  # underpowered: run noise 10x the advantage
+        (0.02, 1, 0.002, "inconclusive"),
+    ],
 )
-def test_large_minus_small_c3_is_paired_at_equal_period(advantage, seeds, verdict):
+def test_large_minus_small_c3_is_paired_at_equal_period(advantage, seeds, noise, verdict):
     rng = np.random.default_rng(2)
     offset = rng.normal(0, 0.05, (seeds, 1, 1))  # seed effects cancel in the pairs
     best = 0.7 + offset + np.asarray([0, 0, advantage])[None, :, None]
-    best = best + rng.normal(0, 0.002, (seeds, 3, 4))
+    best = best + rng.normal(0, noise, (seeds, 3, 4))
     main = target_sweep({"best_accuracy": best, "final_accuracy": best}, seeds)
     c3 = claims.check_large_vs_small(main)
     assert c3.verdict == verdict
@@ -185,19 +205,25 @@ def baseline_sweep(values: dict[str, np.ndarray]) -> SweepResult:
 
 
 @pytest.mark.parametrize(
-    "gain, seeds, verdict", [(0.02, 6, "holds"), (-0.02, 6, "fails"), (0.02, 1, "inconclusive")]
+    "gain, seeds, noise, verdict",
+    [
+        (0.02, 6, 0.002, "holds"),
+        (-0.02, 6, 0.002, "fails"),
+        (0.002, 3, 0.02, "inconclusive"),
+        (0.02, 1, 0.002, "inconclusive"),
+    ],
 )
-def test_scratch_c5_and_noise_c6(gain, seeds, verdict):
+def test_scratch_c5_and_noise_c6(gain, seeds, noise, verdict):
     rng = np.random.default_rng(4)
     offset = rng.normal(0, 0.05, seeds)
-    prune_l = 0.7 + offset + gain + rng.normal(0, 0.002, seeds)
+    prune_l = 0.7 + offset + gain + rng.normal(0, noise, seeds)
     best = np.broadcast_to(0.7 + offset[:, None, None], (seeds, 3, 4)).copy()
     best[:, 2, -1] = prune_l  # Prune_L at the largest rate (period 40)
     main = target_sweep({"best_accuracy": best}, seeds)
     baselines = baseline_sweep({"best_accuracy": np.stack([0.7 + offset] * 2, axis=1)})
     rates = claims.iterative_rates(main, LAYERS)
     assert claims.check_scratch(main, baselines, rates).verdict == verdict
-    noise_best = (0.7 + offset + gain)[:, None, None] + rng.normal(0, 0.002, (seeds, 2, 2))
+    noise_best = (0.7 + offset + gain)[:, None, None] + rng.normal(0, noise, (seeds, 2, 2))
     noise = SweepResult(
         axes={
             "seed": np.arange(seeds),

@@ -236,6 +236,8 @@ def test_configs_controls_and_the_mechanism_study():
         assert all(width * (1 - p) > 0.5 for p in control.grid.pruning_rate)
         assert 0.0 in control.grid.pruning_rate
     assert cpu.controls.relu.model.power == 1.0 and cpu.controls.relu.data.mu_norm < 20
+    assert tuple(cpu.controls.relu.grid.seed) == tuple(cpu.grid.seed)
+    assert set(cpu.controls.dense_mu.grid.seed) < set(cpu.grid.seed)
     for variant in configs.VARIANTS:
         yang2023.validate_all(configs.get_config(variant))
 

@@ -109,8 +109,10 @@ def test_c3_holds_fails_inconclusive(rng):
     best, claim = rules.mild_pruning_helps(c3_world(rng, 16, 0.9), RATES, MILD, 0.2, BOUND)
     assert claim.verdict == "holds" and RATES[best] == 0.95
     assert claim.theory == pytest.approx(BOUND[best] - 0.5)
+    assert "exceeds what the spec's theory allows" in claim.statement  # 0.4 > ceiling 0.318
     _, claim = rules.mild_pruning_helps(c3_world(rng, 16, 0.55), RATES, MILD, 0.2, BOUND)
     assert claim.verdict == "fails"  # a real but small gain is not a wide margin
+    assert "falls short of the spec's ceiling" in claim.statement
     _, claim = rules.mild_pruning_helps(c3_world(rng, 4, 0.8, spread=0.3), RATES, MILD, 0.2, BOUND)
     assert claim.verdict == "inconclusive" and "half-width" in claim.statement
     _, claim = rules.mild_pruning_helps(c3_world(rng, 3, 0.9), RATES, MILD, 0.2, BOUND)
@@ -175,6 +177,10 @@ def test_c4_states_the_mechanism_numbers(rng):
     claim = rules.over_pruned_at_chance(test, train, rates, effective, 0.1, bound)
     assert "classes with an effective filter 0.25" in claim.statement
     assert "neither class keeps an effective filter test at" in claim.statement
+    assert "Above chance for the mechanism's reason: at p = 0.99 0.25" in claim.statement
+    test, train, rates, effective, bound = c4_inputs(rng, 8, [0.75, 0.5, 0.5])
+    claim = rules.over_pruned_at_chance(test, train, rates, effective, 0.1, bound)
+    assert claim.verdict == "fails" and "mechanism's reason" not in claim.statement
 
 
 # ---------------------------------------------------------------------------------------- C5
@@ -198,7 +204,8 @@ def test_c5_signal_dominates(rng):
 
 def test_no_gain_holds_fails_and_refuses_a_ceiling(rng):
     flat = noisy(rng, [0.7] * 6, 16)
-    assert rules.no_gain("C6b", "relu", flat, RATES, 0.1).verdict == "holds"
+    claim = rules.no_gain("C6b", "relu", flat, RATES, 0.1)
+    assert claim.verdict == "holds" and "had room to show" in claim.statement
     gaining = flat.copy()
     gaining[:, 3] += 0.25
     claim = rules.no_gain("C6b", "relu", gaining, RATES, 0.1)
