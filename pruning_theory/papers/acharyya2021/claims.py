@@ -27,6 +27,7 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
+from scipy import stats
 
 from pruning_theory.claims import (
     Claim,
@@ -88,6 +89,22 @@ def resolution(test: JointTest) -> str:
     return f" Inconclusive: this run resolves effects of +-{half:.3g} (95% CI half-width)."
 
 
+def half_power(values: np.ndarray) -> str:
+    """What the smaller half of the seeds resolves: its 95% CI half-width from these values.
+
+    The runner re-runs every claim on two halves of the seeds (split-half replication); with
+    ``n`` seeds the smaller half has ``n // 2``, and a half resolves about
+    ``t(0.975, n // 2 - 1) s / sqrt(n // 2)`` with ``s`` the spread of ``values`` over all
+    seeds. An effect closer than that to its bound is not expected to replicate on the halves.
+    """
+    values = np.asarray(values, np.float64)
+    half = len(values) // 2
+    if half < 2 or not np.all(np.isfinite(values)):
+        return " Split-half power: a half of the seeds has fewer than 2 seeds."
+    width = stats.t.ppf(0.975, half - 1) * values.std(ddof=1) / math.sqrt(half)
+    return f" Split-half power: a half of the seeds ({half}) resolves about +-{width:.3g}."
+
+
 def joint_claim(
     claim_id: str,
     statement: str,
@@ -102,9 +119,10 @@ def joint_claim(
             claim_id, f"{statement} No cell to check.", "inconclusive", math.nan, kind=kind
         )
     reported = "the mean over the cells" if test.cell is None else cells.labels[test.cell]
+    per_seed = cells.values.mean(axis=1) if test.cell is None else cells.values[:, test.cell]
     text = (
         f"{statement} Per cell (mean [95% CI] over {cells.num_seeds} seeds): {cells.text()}. "
-        f"Reported: {reported}.{resolution(test)}"
+        f"Reported: {reported}.{resolution(test)}{half_power(per_seed)}"
     )
     return Claim(claim_id, text, test.verdict, test.statistic, test.ci, theory, kind)
 

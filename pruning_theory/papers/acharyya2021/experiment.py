@@ -307,11 +307,25 @@ def prune_cells(
         with lapack.one_lapack_thread():
             cells.append(jax.device_get(prune(key, student, teacher)))
     if cells:
-        shape = student_w.shape[:2]
-        for name in cells[0]:
-            stacked = np.stack([cell[name] for cell in cells])
-            final[name] = stacked.reshape(*shape, *stacked.shape[1:])
+        stacked = {name: np.stack([cell[name] for cell in cells]) for name in cells[0]}
+    else:  # a grid shard without cells
+        stacked = _no_cells(prune, student_w, final["student_v"], teacher_w)
+    for name, values in stacked.items():
+        final[name] = values.reshape(*student_w.shape[:2], *values.shape[1:])
     return dataclasses.replace(trained, final=final)
+
+
+def _no_cells(prune, student_w, student_v, teacher_w) -> dict[str, np.ndarray]:
+    """``[0, ...]`` arrays of every pruning metric (a grid shard without cells; merges fine)."""
+    like = lambda array: jax.ShapeDtypeStruct(array.shape[2:], array.dtype)  # noqa: E731
+    teacher_v = jax.ShapeDtypeStruct(teacher_w.shape[2:3], teacher_w.dtype)
+    shapes = jax.eval_shape(
+        prune,
+        jax.random.key(0),
+        ts.TwoLayer(like(student_w), like(student_v)),
+        ts.TwoLayer(like(teacher_w), teacher_v),
+    )
+    return {name: np.zeros((0, *shape.shape), shape.dtype) for name, shape in shapes.items()}
 
 
 def run_ode(config: ml_collections.ConfigDict, result: SweepResult) -> SweepResult:
@@ -343,11 +357,15 @@ def run_ode(config: ml_collections.ConfigDict, result: SweepResult) -> SweepResu
             num_records=config.train.alpha,
         )[1]
 
-    errors = jax.jit(jax.vmap(integrate))(initial, flat("t"), jnp.asarray(noise))
+    num_records = config.train.alpha + 1
+    if noise.size:
+        errors = jax.jit(jax.vmap(integrate))(initial, flat("t"), jnp.asarray(noise))
+    else:  # a grid shard without cells: nothing to integrate
+        errors = np.zeros((0, num_records), np.float32)
     return SweepResult(
         axes=result.axes,
-        steps=np.arange(config.train.alpha + 1) * config.data.dimension,
-        metrics={"ge": np.asarray(errors).reshape(*grid_shape, -1)},
+        steps=np.arange(num_records) * config.data.dimension,
+        metrics={"ge": np.asarray(errors).reshape(*grid_shape, num_records)},
         shard=result.shard,
     )
 

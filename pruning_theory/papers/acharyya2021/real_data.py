@@ -362,7 +362,9 @@ def run(real: ml_collections.ConfigDict, execution: engine.Execution | None = No
         key = jax.random.fold_in(jax.random.key(int(seed)), PRUNING_STREAM)
         with lapack.one_lapack_thread():  # its per-unit solves are LAPACK calls
             per_seed.append(jax.device_get(prune(network.unflatten(flat), key)))
-    if not per_seed:  # a grid shard without seeds
-        return trained
-    final = {name: np.stack([p[name] for p in per_seed]) for name in per_seed[0]}
+    if per_seed:
+        final = {name: np.stack([p[name] for p in per_seed]) for name in per_seed[0]}
+    else:  # a grid shard without seeds: empty arrays of the same shapes (merges fine)
+        shapes = jax.eval_shape(prune, network.initial_params(jax.random.key(0)), jax.random.key(0))
+        final = {name: np.zeros((0, *s.shape), s.dtype) for name, s in shapes.items()}
     return dataclasses.replace(trained, final=final)

@@ -268,6 +268,21 @@ def test_b1_paper_value_against_our_seeds(offset, verdict):
     np.testing.assert_allclose(claim.statistic, official.mean())
 
 
+def test_b1_between_the_95_and_the_bonferroni_interval_is_inconclusive():
+    world = setting_world(MAIN)
+    official = 2 * world.final["ge_unpruned"] + NOISE**2  # [seed, noise]
+    config = configs.get_config("cpu")
+    between = []
+    for n in range(official.shape[1]):
+        narrow = baseline_claims.prediction_interval(official[:, n])[1]
+        wide = baseline_claims.prediction_interval(official[:, n], 1 - 0.05 / 2)[1]
+        between.append((narrow + wide) / 2)
+    config.reference.unpruned_test_loss = tuple(between)
+    claim = baseline_claims.check_baseline("m2k6", world, config)
+    assert claim.verdict == "inconclusive"
+    assert "rows normalized): outside at sigma=0 " in claim.statement
+
+
 def test_b1_prediction_interval():
     low, high = baseline_claims.prediction_interval(np.array([1.0, 2.0, 3.0]))
     half = 4.302652729911275 * 1.0 * math.sqrt(1 + 1 / 3)  # t(0.975, 2) s sqrt(1 + 1/n)
@@ -316,11 +331,17 @@ def test_c7d_importance_edge_beats_divnet(gap, verdict):
     )
 
 
-def test_cifar_states_random_edge_everywhere():
+@pytest.mark.parametrize(
+    "gap, scale, verdict",
+    [(0.01, 1e-3, "holds"), (-0.01, 1e-3, "fails"), (0.001, 0.05, "inconclusive")],
+)
+def test_cifar_states_random_edge_everywhere(gap, scale, verdict):
+    """CIFAR-10 C7a: random edge + reweighting beats DIVNET (``gap`` = DIVNET - random)."""
     config = configs.get_config("cpu")
     config.real_data.dataset = "cifar10"
-    rows = real_data_claims.real_data_claims(real_world(np.full(len(FRACTIONS), 0.01)), config)
-    assert [(c.id, c.verdict) for c in rows] == [("C7a", "holds"), ("C7d", "holds")]
+    world = real_world(np.full(len(FRACTIONS), gap), scale=scale)
+    rows = real_data_claims.real_data_claims(world, config)
+    assert [(c.id, c.verdict) for c in rows] == [("C7a", verdict), ("C7d", "holds")]
 
 
 @pytest.mark.parametrize("seeds", [2, 3])
@@ -347,3 +368,12 @@ def test_settings_are_paired_on_shared_seeds():
     paired = claims.common_seeds({"a": first, "b": second})
     assert list(paired["a"].axes["seed"]) == list(paired["b"].axes["seed"]) == [1, 2, 3]
     np.testing.assert_array_equal(paired["b"].final["ge_trained"], second.final["ge_trained"][:3])
+
+
+def test_half_power_is_the_smaller_half_ci_half_width():
+    values = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0])  # 11 seeds
+    width = 2.7764451051977987 * values.std(ddof=1) / math.sqrt(5)  # t(0.975, 4) s / sqrt(5)
+    assert f"({5}) resolves about +-{width:.3g}." in claims.half_power(values)
+    assert "fewer than 2 seeds" in claims.half_power(np.array([1.0, 2.0, 3.0]))
+    claim = claims.joint_claim("X", "s.", claims.Cells(11), claims.range_mean_test(values))
+    assert "No cell" in claim.statement  # no cell: no power statement either

@@ -133,6 +133,33 @@ def test_real_data_rerun_is_bitwise_identical(finished):
         np.testing.assert_array_equal(again.final[name], values, err_msg=name)
 
 
+@pytest.mark.slow
+def test_grid_shards_with_an_empty_one_merge_into_the_whole_run(finished, tmp_path):
+    """More grid shards than seeds: the empty shard runs (pruning, ODE, real data) and merges.
+
+    2 seeds over 3 shards leave shard 2/3 without cells; merging the three gives the unsharded
+    run's keys and shapes, and its training curves up to float32 rounding (one cell alone is
+    compiled apart from two side by side, so the sums are not bitwise equal).
+    """
+    config, workdir, _ = finished
+    shards = [tmp_path / f"shard{i}" for i in range(3)]
+    for i, shard in enumerate(shards):
+        runner.run(config, shard, show_progress=False, execution=sweep.Execution(grid_shard=(i, 3)))
+    empty = SweepResult.load(shards[2], "ode_m2k6")
+    assert empty.metrics["ge"].shape == (0, 2, config.train.alpha + 1)
+    assert SweepResult.load(shards[2], "real_data").final["test_error_divnet"].shape == (0, 1)
+    runner.merge(shards, tmp_path / "merged")
+    names = json.loads((workdir / "sweeps.json").read_text())["sweeps"]
+    for name in names:
+        whole, merged = SweepResult.load(workdir, name), SweepResult.load(tmp_path / "merged", name)
+        for group in ("metrics", "final"):
+            assert sorted(getattr(merged, group)) == sorted(getattr(whole, group)), name
+            for key, values in getattr(whole, group).items():
+                assert getattr(merged, group)[key].shape == values.shape, (name, key)
+        for key, values in whole.metrics.items():
+            np.testing.assert_allclose(merged.metrics[key], values, rtol=1e-4, err_msg=key)
+
+
 def test_record_alphas_and_parameter_matching():
     np.testing.assert_array_equal(experiment.record_alphas(1600, 5), [1, 6, 40, 253, 1600])
     summary = experiment.theory_summary(configs.get_config("cpu"))
