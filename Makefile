@@ -7,14 +7,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 WORKDIR ?= runs/yang2023_cpu_$(shell date +%Y%m%d_%H%M%S)
 SMOKE_WORKDIR ?= runs/yang2023_tiny_$(shell date +%Y%m%d_%H%M%S)
-# `make reproduce`: the four experiments at the cpu scale, then one report over them.
+# `make reproduce`: the four experiments at the cpu scale, then one report over them (plus
+# yang2023's cpu_mechanism study in its own work directory, outside the report).
 EXPERIMENTS := yang2023 acharyya2021 wolfe2021 bartoldson2020
 REPRODUCE_DIR ?= runs/reproduce_$(shell date +%Y%m%d_%H%M%S)
 comma := ,
 empty :=
 space := $(empty) $(empty)
 
-.PHONY: demo smoke reproduce test test-fast lint clean
+.PHONY: demo smoke reproduce test test-fast lint clean notebooks
 
 $(BIN)/activate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,8 @@ reproduce: $(BIN)/activate
 	  $(BIN)/python -m launch.sweep --config=launch/configs/$$experiment.py:cpu \
 	    --workdir=$(REPRODUCE_DIR)/$$experiment || exit 1; \
 	done
+	$(BIN)/python -m launch.sweep --config=launch/configs/yang2023.py:cpu_mechanism \
+	  --workdir=$(REPRODUCE_DIR)/yang2023_mechanism
 	$(BIN)/python -m launch.report \
 	  --workdirs=$(subst $(space),$(comma),$(addprefix $(REPRODUCE_DIR)/,$(EXPERIMENTS))) \
 	  --out=$(REPRODUCE_DIR)/report
@@ -46,6 +49,11 @@ test-fast: $(BIN)/activate
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -n 2 -m "not slow"
+
+# `make notebooks`: executes colabs/*.ipynb in place at the tiny scale (launch/notebooks.py),
+# so they are committed with their outputs (small PNGs; a test checks size and variant).
+notebooks: $(BIN)/activate
+	$(BIN)/python -m launch.notebooks colabs/*.ipynb
 
 clean:
 	rm -rf $(VENV) runs
@@ -67,3 +75,9 @@ bench-gpu-costs: $(BIN)/activate
 	$(BIN)/python -m launch.bench --gpu_costs \
 	  --configs=yang2023:gpu,acharyya2021:gpu+ode.enabled=False,wolfe2021:gpu,bartoldson2020:gpu \
 	  --out=runs/bench/gpu_costs.md --json=runs/bench/gpu_costs.json
+
+# `make golden`: re-record the tiny configs' claim numbers and sweep-array hashes that
+# tests/test_golden.py compares against (after a change meant to alter results; review the diff).
+.PHONY: golden
+golden: $(BIN)/activate
+	$(BIN)/python -m tests.golden_outputs

@@ -1,6 +1,7 @@
 r"""Builds the reproduction report from finished work directories, or compares two runs.
 
     python -m launch.report --workdirs=runs/yang2023,runs/wolfe2021 --out=runs/report
+    python -m launch.report --workdirs=tiny=runs/yang2023_tiny,cpu=runs/yang2023 --out=runs/side
     python -m launch.report --compare=runs/amd/yang2023,runs/intel/yang2023 --out=runs/cmp
 
 Report: writes into ``--out`` ``report.html`` (one self-contained page, figures embedded),
@@ -10,6 +11,11 @@ figures (theory overlaid), the claims table with verdicts, statistics, 95% CIs, 
 the seeds beside all of them (split-half replication) and theory values, the sanity checks and
 exploratory rows apart, the config, versions, machine and wall times. Every work directory is
 checked before anything is written; an existing report is kept unless ``--overwrite``.
+Labelled runs (``label=path``) of one experiment are also set side by side: their claims
+(verdict, statistic, CI per run) and their figures of one name in a row. Figure captions come
+from each work directory's ``figures.json``; work directories are shown relative to the
+report, never as absolute paths; runs from different or dirty commits are warned about (on
+the page and on stderr).
 
 Compare (``--compare=A,B``): two runs of one experiment (two machines, two commits) claim by
 claim into ``--out/compare.md``: where each ran, how the configs differ, the verdicts that
@@ -17,13 +23,19 @@ changed (also printed) and every claim side by side.
 """
 
 import pathlib
+import sys
 
 from absl import app, flags
 
 from launch import cli
 from pruning_theory import report
 
-_WORKDIRS = flags.DEFINE_list("workdirs", None, "Finished work directories, one per experiment.")
+_WORKDIRS = flags.DEFINE_list(
+    "workdirs",
+    None,
+    "Finished work directories, as path or label=path; runs of one experiment need distinct "
+    "labels and are shown side by side (tiny=runs/a,cpu=runs/b).",
+)
 _COMPARE = flags.DEFINE_list(
     "compare", None, "Two finished work directories of one experiment to compare claim by claim."
 )
@@ -46,6 +58,8 @@ def main(argv):
             print(f"  {change.describe()}")
         return
     page = report.write(_WORKDIRS.value, out, _TITLE.value, overwrite=_OVERWRITE.value)
+    for warning in report.run_warnings(report.load_runs(_WORKDIRS.value, out)):
+        print(warning, file=sys.stderr)
     print(f"Report: {page} and {out / report.MARKDOWN}")
 
 

@@ -6,6 +6,12 @@ Overrides: ``--config.grid.pruning_rate="(0,0.5,0.9)" --config.train.steps=400``
 directory is refused unless ``--overwrite``; an unfinished one of the same config is resumed
 from its checkpoints (rerun the same command after a crash or preemption).
 
+Dry run (``--dry_run``, ``--workdir`` optional): every sweep compiled and timed on one segment,
+nothing run or written; it prints the grid (axes, cells), steps, the compiled program's peak
+memory per device (XLA's analysis), the ``--memory_budget_mb`` that runs every sweep in one
+chunk and the estimated time (`pruning_theory.engine.dry_run`). While a run goes, every
+segment's scalar metrics per cell are in ``<workdir>/tensorboard`` (``tensorboard --logdir``).
+
 Scale-out (BUILD.md, "Scaling out"): every local device is used; ``--memory_budget_mb`` runs
 cells in chunks that fit; ``--grid_shard=i/n`` runs one of n independent batch jobs (join them
 with ``python -m launch.merge``); ``--distributed`` joins a multi-process run through
@@ -38,7 +44,7 @@ from ml_collections import config_flags
 
 from launch import batch, cli
 from pruning_theory import engine, runner
-from pruning_theory.engine import distributed, grid_shards
+from pruning_theory.engine import distributed, dry_run, grid_shards
 
 PREEMPTED_EXIT_CODE = preemption.PREEMPTED_EXIT_CODE
 
@@ -65,7 +71,13 @@ _COMPILATION_CACHE = flags.DEFINE_string(
     os.path.join(os.path.expanduser("~"), ".cache", "pruning_theory", "jax"),
     "JAX's persistent compilation cache: a repeated launch skips XLA compiles ('' to disable).",
 )
-flags.mark_flags_as_required(["config", "workdir"])
+_DRY_RUN = flags.DEFINE_bool(
+    "dry_run",
+    False,
+    "Print the grid, steps, compiled memory per device, the --memory_budget_mb it needs and a "
+    "time estimate from one timed segment per sweep; run and write nothing.",
+)
+flags.mark_flags_as_required(["config"])
 
 
 def execution_options(stop: threading.Event) -> engine.Execution:
@@ -111,8 +123,16 @@ def main(argv):
         # jax.distributed must start before anything does.
         start_distributed()
         runner.validate(config)
+        if _WORKDIR.value is None and not _DRY_RUN.value:
+            raise ValueError("--workdir is required (except with --dry_run)")
     if _COMPILATION_CACHE.value:
         jax.config.update("jax_compilation_cache_dir", _COMPILATION_CACHE.value)
+    if _DRY_RUN.value:
+        with cli.runtime_errors():
+            plans = runner.dry_run(config, options)
+        if distributed.is_writer():
+            print(dry_run.plan_table(plans, options.memory_budget_bytes), end="")
+        return
     workdir = pathlib.Path(_WORKDIR.value)
     preemption.stop_on_sigterm(stop)
     try:

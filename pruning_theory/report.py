@@ -40,11 +40,15 @@ from pruning_theory.claims import (
 )
 from pruning_theory.report_inputs import (
     check_claims,
+    commit_warnings,
     escape_markdown,
     fence,
+    figure_captions,
     markdown_safe,
+    parse_labelled,
     read_json,
     read_regular,
+    shown_path,
 )
 from pruning_theory.report_inputs import figures as plain_figures
 from pruning_theory.workdir import FINISHED_MARKER, atomic_write
@@ -72,10 +76,32 @@ class Run:
     theory: Mapping[str, Any] | None
     figures: tuple[pathlib.Path, ...]
     finished: str  # UTC time claims.json was written
+    label: str | None = None  # e.g. "tiny": runs of one experiment side by side
+    captions: Mapping[str, str] = dataclasses.field(default_factory=dict)  # figures.json
+    shown: str = ""  # the work directory as shown: relative, never absolute (`shown_path`)
 
     @property
     def experiment(self) -> str:
         return self.claims["experiment"]
+
+    @property
+    def key(self) -> str:
+        """The run's anchor and figure prefix: ``yang2023``, or ``yang2023-tiny`` when
+        labelled."""
+        return self.experiment if self.label is None else f"{self.experiment}-{self.label}"
+
+    @property
+    def heading(self) -> str:
+        """``yang2023``, or ``yang2023 (tiny)`` when labelled."""
+        return self.experiment if self.label is None else f"{self.experiment} ({self.label})"
+
+    @property
+    def commit(self) -> str:
+        return str(self.run_info.get("git_commit", "unknown"))
+
+    def caption(self, figure: pathlib.Path) -> str:
+        """The figure's caption from ``figures.json``, else its file name."""
+        return self.captions.get(figure.stem, figure.name)
 
     @property
     def title(self) -> str:
@@ -92,7 +118,7 @@ class Run:
         return summarize(self.claims["claims"])
 
 
-def load_run(workdir: str | pathlib.Path) -> Run:
+def load_run(workdir: str | pathlib.Path, label: str | None = None) -> Run:
     """Reads a finished work directory.
 
     Only regular files directly inside the directory are read (`report_inputs`): a symlinked
@@ -129,7 +155,26 @@ def load_run(workdir: str | pathlib.Path) -> Run:
         theory=read_json(theory) if theory.exists() or theory.is_symlink() else None,
         figures=plain_figures(root),
         finished=finished.strftime("%Y-%m-%d %H:%M UTC"),
+        label=label,
+        captions=figure_captions(root),
+        shown=directory.name,
     )
+
+
+def load_runs(workdirs: Sequence[str | pathlib.Path], out: str | pathlib.Path) -> list[Run]:
+    """`load_run` of every ``[label=]path`` (`report_inputs.parse_labelled`), each shown by
+    its path relative to the report in ``out`` (`report_inputs.shown_path`)."""
+    runs = []
+    for label, path in parse_labelled([str(w) for w in workdirs]):
+        run = load_run(path, label)
+        runs.append(dataclasses.replace(run, shown=shown_path(run.workdir, pathlib.Path(out))))
+    return runs
+
+
+def run_warnings(runs: Sequence[Run]) -> list[str]:
+    """Warnings when the runs come from different commits or a dirty one
+    (`report_inputs.commit_warnings`)."""
+    return commit_warnings({run.heading: run.commit for run in runs})
 
 
 def _for_markdown(run: Run) -> Run:
@@ -137,31 +182,38 @@ def _for_markdown(run: Run) -> Run:
     (`report_inputs.escape_markdown`); the names checked on loading stay as they are."""
     claims = {**markdown_safe(run.claims), "experiment": run.experiment}
     claims["config"] = run.claims["config"]
-    return dataclasses.replace(run, claims=claims, run_info=markdown_safe(run.run_info))
+    return dataclasses.replace(
+        run,
+        claims=claims,
+        run_info=markdown_safe(run.run_info),
+        captions=markdown_safe(dict(run.captions)),
+        shown=escape_markdown(run.shown),
+    )
 
 
 def check_distinct(runs: Sequence[Run]) -> None:
-    """Refuses two runs of the same experiment: the report has one section per experiment.
+    """Refuses two runs that would share a section: of one experiment without distinct labels.
 
     Raises:
       ValueError: naming both work directories.
     """
     seen: dict[str, pathlib.Path] = {}
     for run in runs:
-        if run.experiment in seen:
+        if run.key in seen:
             raise ValueError(
-                f"workdirs {str(seen[run.experiment])!r} and {str(run.workdir)!r} both hold "
-                f"{run.experiment}; pass one work directory per experiment"
+                f"workdirs {str(seen[run.key])!r} and {str(run.workdir)!r} both hold "
+                f"{run.heading}; give runs of one experiment distinct labels to put them side "
+                "by side (--workdirs=tiny=DIR_A,cpu=DIR_B)"
             )
-        seen[run.experiment] = run.workdir
+        seen[run.key] = run.workdir
 
 
 def figure_file(run: Run, figure: pathlib.Path) -> str:
-    """The file name a run's figure gets next to the markdown report."""
-    stem = (
-        figure.stem if figure.stem.startswith(run.experiment) else f"{run.experiment}_{figure.stem}"
-    )
-    return f"{stem}.png"
+    """The file name a run's figure gets next to the markdown report: its stem, prefixed by
+    the experiment (and the run's label) where the stem does not start with them."""
+    rest = figure.stem.removeprefix(run.experiment)
+    rest = rest if rest != figure.stem else f"_{figure.stem}"
+    return f"{run.key}{rest}.png"
 
 
 def _seconds(run: Run) -> float:
@@ -183,7 +235,7 @@ def _provenance(run: Run) -> str:
         f"CPU {info.get('cpu', 'unrecorded')}, XLA_FLAGS '{info.get('xla_flags', '')}', "
         f"{info.get('processes', 1)} process(es), {versions}; commit "
         f"{info.get('git_commit', 'unknown')}; finished {run.finished}; work directory "
-        f"{run.workdir}"
+        f"{run.shown or run.workdir.name}"
     )
 
 
@@ -242,7 +294,7 @@ def _overview(runs: Sequence[Run], link: str = "") -> list[str]:
     lines = ["| " + " | ".join(_OVERVIEW_HEAD) + " |", "|---" * len(_OVERVIEW_HEAD) + "|"]
     for run in runs:
         cells = [
-            f"[{run.experiment}]({link}#{run.experiment})",
+            f"[{run.heading}]({link}#{run.key})",
             run.claims["config"],
             *_overview_cells(run),
             _duration(_seconds(run)),
@@ -277,6 +329,14 @@ def _notes_and_halves(run: Run) -> list[str]:
     return [*lines, "", *split_text(run.claims.get("split"), with_rule=False)]
 
 
+def _count_text(runs: Sequence[Run]) -> str:
+    """``4 experiment(s)``, or ``3 runs of 2 experiment(s)`` when one has several runs."""
+    experiments = len({run.experiment for run in runs})
+    if experiments == len(runs):
+        return f"{experiments} experiment(s)"
+    return f"{len(runs)} runs of {experiments} experiment(s)"
+
+
 def markdown_report(runs: Sequence[Run], title: str = "Reproduction report") -> str:
     """The report in markdown; figures are referenced as `figure_file` names beside it."""
     runs = [_for_markdown(run) for run in runs]
@@ -284,17 +344,21 @@ def markdown_report(runs: Sequence[Run], title: str = "Reproduction report") -> 
     lines = [
         f"# {title}",
         "",
-        f"{len(runs)} experiment(s); measured wall time of the sweeps and their analysis "
+        f"{_count_text(runs)}; measured wall time of the sweeps and their analysis "
         f"{_duration(total)}. Verdicts are fixed rules on 95% confidence intervals over seeds "
         f"(`holds` / `fails` / `inconclusive` at this scale); the specs are in {SPECS}/. "
         f"{_COUNTING} {SPLIT_RULE}",
         "",
+        *(f"**{escape_markdown(warning)}**\n" for warning in run_warnings(runs)),
         *_overview(runs),
     ]
+    for group in side_by_side_groups(runs):
+        lines += _markdown_side_by_side(group)
     for run in runs:
-        lines += ["", f"## {run.experiment}", "", f"{run.title}.", "", _provenance(run), ""]
+        lines += ["", f"## {run.heading}", "", f"{run.title}.", "", _provenance(run), ""]
         for figure in run.figures:
             lines += [f"![{figure.stem}]({figure_file(run, figure)})", ""]
+            lines += [f"Figure: {run.caption(figure)}", ""]
         lines += [f"Tally of the claims: {_counts_text(run)}.", *_claims_tables(run)]
         lines += _notes_and_halves(run)
         lines += ["", "<details><summary>config</summary>", ""]
@@ -303,6 +367,66 @@ def markdown_report(runs: Sequence[Run], title: str = "Reproduction report") -> 
             lines += ["", "<details><summary>theory values</summary>", ""]
             lines += [*fence(_pretty(run.theory), "json"), "", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+def side_by_side_groups(runs: Sequence[Run]) -> list[list[Run]]:
+    """The runs grouped by experiment, in order, where an experiment has two runs or more."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(run.experiment, []).append(run)
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def _result_text(claim: Mapping[str, Any] | None) -> str:
+    """``holds 0.5 [0.4, 0.6]``: a claim's verdict, statistic and CI; "absent" for None."""
+    if claim is None:
+        return "absent"
+    return (
+        f"{claim['verdict']} {format_number(claim.get('statistic'))} {format_ci(claim.get('ci'))}"
+    )
+
+
+def side_by_side_rows(group: Sequence[Run]) -> list[tuple[str, str, list[str], bool]]:
+    """Per claim id of any run of the group, in order: (id, kind, each run's result text,
+    whether the verdicts differ between the runs)."""
+    keyed = [{claim["id"]: claim for claim in run.claims["claims"]} for run in group]
+    ids = list(dict.fromkeys(claim_id for claims in keyed for claim_id in claims))
+    rows = []
+    for claim_id in ids:
+        claims = [claims.get(claim_id) for claims in keyed]
+        kind = next(c for c in claims if c is not None).get("kind", "claim")
+        verdicts = {None if c is None else c["verdict"] for c in claims}
+        rows.append((claim_id, kind, [_result_text(c) for c in claims], len(verdicts) > 1))
+    return rows
+
+
+def _markdown_side_by_side(group: Sequence[Run]) -> list[str]:
+    """One experiment's runs side by side: every claim (verdict, statistic, CI) per run,
+    differing verdicts in bold, then the figures of the same name in one row."""
+    labels = [run.label or run.claims["config"] for run in group]
+    lines = [
+        "",
+        f"## {group[0].experiment}: {', '.join(labels)} side by side",
+        "",
+        "| id | kind | " + " | ".join(labels) + " |",
+        "|---|---" + "|---" * len(group) + "|",
+    ]
+    for claim_id, kind, texts, differ in side_by_side_rows(group):
+        texts = [f"**{text}**" for text in texts] if differ else texts
+        lines.append(f"| {claim_id} | {kind} | " + " | ".join(texts) + " |")
+    lines += ["", "| figure | " + " | ".join(labels) + " |", "|---" * (len(group) + 1) + "|"]
+    for stem, figures in _figures_by_stem(group):
+        cells = ["-" if f is None else f"![{stem}]({figure_file(r, f)})" for r, f in figures]
+        lines.append(f"| {stem} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _figures_by_stem(group: Sequence[Run]):
+    """(figure stem, [(run, figure or None) per run]) for every stem of any run, in order."""
+    stems = list(dict.fromkeys(f.stem for run in group for f in run.figures))
+    by_run = [{f.stem: f for f in run.figures} for run in group]
+    return [(stem, [(run, fs.get(stem)) for run, fs in zip(group, by_run, strict=True)])
+            for stem in stems]  # fmt: skip
 
 
 def headline_markdown(runs: Sequence[Run], prefix: str = "") -> str:
@@ -342,6 +466,9 @@ tr.not-replicated { background: #fdecea; }
 figure { margin: 1em 0; }
 figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption, .provenance { color: #555; font-size: 0.85em; }
+.warning { color: #b2182b; font-weight: bold; }
+.row { display: flex; gap: 1em; }
+.row figure { flex: 1; min-width: 0; }
 pre { background: #f7f7f7; padding: 0.5em; overflow-x: auto; font-size: 0.8em; }
 """
 
@@ -356,7 +483,7 @@ def _html_overview(runs: Sequence[Run]) -> list[str]:
     for run in runs:
         cells = [esc(run.claims["config"]), *map(esc, _overview_cells(run))]
         parts.append(
-            f'<tr><td><a href="#{esc(run.experiment)}">{esc(run.experiment)}</a></td>'
+            f'<tr><td><a href="#{esc(run.key)}">{esc(run.heading)}</a></td>'
             + "".join(f"<td class=num>{cell}</td>" for cell in cells)
             + f"<td class=num>{esc(_duration(_seconds(run)))}</td></tr>"
         )
@@ -423,6 +550,44 @@ def _html_claims(run: Run) -> list[str]:
     return parts
 
 
+def _html_figure(run: Run, figure: pathlib.Path, label: str | None = None) -> str:
+    """A figure embedded with its caption (`Run.caption`), optionally headed by ``label``."""
+    esc = html.escape
+    head = "" if label is None else f"<b>{esc(label)}</b>: "
+    return (
+        f'<figure><img src="{_data_uri(figure)}" alt="{esc(figure.stem)}">'
+        f"<figcaption>{head}{esc(run.caption(figure))}</figcaption></figure>"
+    )
+
+
+def _html_side_by_side(group: Sequence[Run]) -> list[str]:
+    """One experiment's runs side by side: claims per run, then figures of one name in a row."""
+    esc = html.escape
+    labels = [run.label or run.claims["config"] for run in group]
+    parts = [
+        f"<h2>{esc(group[0].experiment)}: {esc(', '.join(labels))} side by side</h2>",
+        "<table><tr><th>id</th><th>kind</th>"
+        + "".join(f"<th>{esc(label)}</th>" for label in labels)
+        + "</tr>",
+    ]
+    for claim_id, kind, texts, differ in side_by_side_rows(group):
+        cell = "<td class=num><b>{}</b></td>" if differ else "<td class=num>{}</td>"
+        parts.append(
+            f"<tr><td>{esc(claim_id)}</td><td>{esc(kind)}</td>"
+            + "".join(cell.format(esc(text)) for text in texts)
+            + "</tr>"
+        )
+    parts.append("</table>")
+    for _, figures in _figures_by_stem(group):
+        row = [
+            _html_figure(run, figure, label)
+            for (run, figure), label in zip(figures, labels, strict=True)
+            if figure is not None
+        ]
+        parts.append('<div class="row">' + "".join(row) + "</div>")
+    return parts
+
+
 def html_report(runs: Sequence[Run], title: str = "Reproduction report") -> str:
     """The report as one self-contained HTML page (figures embedded, no scripts)."""
     esc = html.escape
@@ -432,23 +597,22 @@ def html_report(runs: Sequence[Run], title: str = "Reproduction report") -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
-        f"<p>{len(runs)} experiment(s); measured wall time of the sweeps and their analysis "
+        f"<p>{esc(_count_text(runs))}; measured wall time of the sweeps and their analysis "
         f"{esc(_duration(total))}. Verdicts are fixed rules on 95% confidence intervals over "
         "seeds (holds / fails / inconclusive at this scale).</p>",
         f"<p>{esc(_COUNTING)} {esc(SPLIT_RULE)}</p>",
+        *(f'<p class="warning">{esc(warning)}</p>' for warning in run_warnings(runs)),
         *_html_overview(runs),
     ]
+    for group in side_by_side_groups(runs):
+        parts += _html_side_by_side(group)
     for run in runs:
         parts += [
-            f'<h2 id="{esc(run.experiment)}">{esc(run.experiment)}</h2>',
+            f'<h2 id="{esc(run.key)}">{esc(run.heading)}</h2>',
             f"<p>{esc(run.title)}.</p>",
             f'<p class="provenance">{esc(_provenance(run))}</p>',
         ]
-        for figure in run.figures:
-            parts.append(
-                f'<figure><img src="{_data_uri(figure)}" alt="{esc(figure.stem)}">'
-                f"<figcaption>{esc(figure.name)}</figcaption></figure>"
-            )
+        parts += [_html_figure(run, figure) for figure in run.figures]
         parts += _html_claims(run)
         parts.append(f"<details><summary>config</summary><pre>{esc(_pretty(run.config))}</pre>")
         parts.append("</details>")
@@ -470,6 +634,11 @@ def write(
 ) -> pathlib.Path:
     """Reads every work directory, then writes the report into ``out``; returns the HTML path.
 
+    A work directory may be given as ``label=path``: runs of one experiment need distinct
+    labels, and are then also shown side by side (claims and figures). Work directories are
+    shown relative to the report (`report_inputs.shown_path`); runs from different or dirty
+    commits get a warning at the top (`run_warnings`).
+
     ``out`` receives ``report.html``, ``report.md``, ``headline.md`` (`headline_markdown`) and
     the figures (`figure_file` names).
     Nothing is written unless every work directory is a finished run.
@@ -481,7 +650,7 @@ def write(
     if not workdirs:
         raise ValueError("no work directories given; pass at least one finished run")
     out = pathlib.Path(out)
-    runs = [load_run(workdir) for workdir in workdirs]
+    runs = load_runs(workdirs, out)
     check_distinct(runs)
     if any(out.resolve() == run.workdir.resolve() for run in runs):
         raise ValueError(f"output directory {str(out)!r} is one of the work directories")
@@ -571,7 +740,7 @@ def _devices(run: Run) -> str:
 
 
 _MACHINE_ROWS = {
-    "work directory": lambda run: str(run.workdir),
+    "work directory": lambda run: run.shown or run.workdir.name,
     "config": lambda run: run.claims["config"],
     "commit": lambda run: _info(run, "git_commit", "unknown"),
     "CPU": lambda run: _info(run, "cpu"),
@@ -654,9 +823,9 @@ def compare(
     """
     if len(workdirs) != 2:
         raise ValueError(f"--compare takes two work directories, got {len(workdirs)}")
-    a, b = (load_run(workdir) for workdir in workdirs)
-    text = compare_markdown(a, b)
     out = pathlib.Path(out)
+    a, b = load_runs(workdirs, out)
+    text = compare_markdown(a, b)
     if (out / COMPARE).exists() and not overwrite:
         raise FileExistsError(
             f"{str(out / COMPARE)!r} exists; pass --overwrite to replace it or choose another --out"

@@ -14,7 +14,7 @@ import os
 import pathlib
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pruning_theory.claims import KINDS, VERDICTS
@@ -132,3 +132,79 @@ def fence(text: str, info: str = "") -> list[str]:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     ticks = "`" * max(3, longest + 1)
     return [f"{ticks}{info}", text, ticks]
+
+
+LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")  # a run's label in the report
+
+
+def parse_labelled(items: Sequence[str]) -> list[tuple[str | None, str]]:
+    """``label=path`` or ``path`` items of ``--workdirs`` as ``(label or None, path)``.
+
+    An item is labelled when the text before its first ``=`` is a plain label (letters,
+    digits, ``_.-``, no ``/``); so ``tiny=runs/a,cpu=runs/b`` puts two runs of one experiment
+    side by side, and a path that merely holds an ``=`` later on stays a path.
+    """
+    parsed = []
+    for item in items:
+        label, sep, path = str(item).partition("=")
+        if sep and LABEL.fullmatch(label) and path:
+            parsed.append((label, path))
+        else:
+            parsed.append((None, str(item)))
+    return parsed
+
+
+def figure_captions(directory: pathlib.Path) -> dict[str, str]:
+    """Figure stem -> caption from a work directory's ``figures.json`` (the runner writes
+    ``{name: {"png", "pdf", "caption"}}``); entries of another shape are left out, an absent
+    file gives none.
+
+    Raises:
+      ValueError: naming the file if it is a symlink or not valid JSON.
+    """
+    path = directory / "figures.json"
+    if not (path.exists() or path.is_symlink()):
+        return {}
+    document = read_json(path)
+    if not isinstance(document, Mapping):
+        return {}
+    return {
+        name: entry["caption"]
+        for name, entry in document.items()
+        if NAME.fullmatch(str(name))
+        and isinstance(entry, Mapping)
+        and isinstance(entry.get("caption"), str)
+    }
+
+
+def shown_path(workdir: pathlib.Path, out: pathlib.Path) -> str:
+    """A work directory as the report shows it: relative to the report when the two share the
+    report's parent folder (``../yang2023`` for ``make reproduce``), else its name alone; never
+    an absolute local path."""
+    workdir, out = pathlib.Path(workdir).resolve(), pathlib.Path(out).resolve()
+    if workdir == out.parent or out.parent in workdir.parents:
+        return os.path.relpath(workdir, out)
+    return workdir.name
+
+
+def commit_warnings(commits: Mapping[str, str]) -> list[str]:
+    """Warnings when runs (label -> recorded git commit) come from different commits or from
+    a commit with local changes (``-dirty``), or did not record theirs."""
+    warnings = []
+    clean = {label: str(commit).removesuffix("-dirty") for label, commit in commits.items()}
+    if len(set(clean.values())) > 1:
+        listed = ", ".join(f"{label} at {commit}" for label, commit in commits.items())
+        warnings.append(
+            f"Warning: these runs come from {len(set(clean.values()))} different commits "
+            f"({listed}); their numbers may not be comparable."
+        )
+    dirty = [label for label, commit in commits.items() if str(commit).endswith("-dirty")]
+    if dirty:
+        warnings.append(
+            f"Warning: {', '.join(dirty)} ran on a commit with local changes (-dirty): the "
+            "code that produced it is not in any commit."
+        )
+    unknown = [label for label, commit in commits.items() if commit in ("unknown", "")]
+    if unknown:
+        warnings.append(f"Warning: {', '.join(unknown)} recorded no git commit.")
+    return warnings

@@ -44,9 +44,18 @@ import ml_collections
 
 from pruning_theory import experiment as experiments
 from pruning_theory import plots
-from pruning_theory.claims import Analysis, claims_document, claims_markdown, replicated_analysis
+from pruning_theory.claims import (
+    Analysis,
+    claims_document,
+    claims_markdown,
+    format_ci,
+    format_number,
+    replicated_analysis,
+    summarize,
+    tally_text,
+)
 from pruning_theory.config_check import check_finite
-from pruning_theory.engine import distributed, grid_shards, sweep
+from pruning_theory.engine import distributed, grid_shards, progress, sweep
 from pruning_theory.engine.checkpoint import sha256_file, sha256_json
 from pruning_theory.engine.results import SweepResult
 from pruning_theory.workdir import (
@@ -60,9 +69,12 @@ from pruning_theory.workdir import (
 )
 
 CHECKPOINTS = "checkpoints"
+TENSORBOARD = "tensorboard"  # live metrics per cell (`engine.tensorboard`), kept after the run
 GRID_SHARD = "grid_shard.json"
 CONFIG = "config.json"
 FIGURES = "figures.json"  # every figure's files and caption
+# Sweeps per config digest, from earlier runs: the "n" of "sweep i of n" (`recorded_sweep_count`).
+SWEEP_COUNTS = pathlib.Path.home() / ".cache" / "pruning_theory" / "sweep_counts.json"
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -174,6 +186,31 @@ def run(
         return _run_locked(experiment, config, workdir, overwrite, show_progress, options)
 
 
+def dry_run(config: ml_collections.ConfigDict, execution: sweep.Execution | None = None) -> list:
+    """Every sweep of the run compiled, sized and timed on one segment, nothing run or written
+    (`engine.dry_run`); returns their `engine.dry_run.SweepPlan`s in the order they run.
+
+    The experiment's own code between sweeps runs on NaN placeholders of the sweeps' results.
+
+    Raises:
+      ValueError: for a bad config (before any compile), or a memory budget below a sweep's
+        smallest chunk.
+    """
+    experiment = validate(config)
+    plans: list = []
+    options = dataclasses.replace(
+        execution or sweep.Execution(),
+        dry_run=plans,
+        checkpoint_dir=None,
+        metrics_dir=None,
+        progress=None,
+        config_sha256=sha256_json(_config_json(config)),
+    )
+    experiment.run_sweeps(config, options)
+    record_sweep_count(options.config_sha256, len(plans))
+    return plans
+
+
 def validate(config: ml_collections.ConfigDict) -> experiments.Experiment:
     """The config's experiment, once the config passed every check (nothing is compiled).
 
@@ -213,9 +250,14 @@ def _run_locked(experiment, config, workdir, overwrite, show_progress, options) 
         options,
         checkpoint_dir=directory / CHECKPOINTS,
         config_sha256=digest,
-        progress=options.progress or _progress(config, show_progress),
+        progress=options.progress or _progress(config, show_progress, digest),
+        metrics_dir=directory / TENSORBOARD,
     )
+    if show_progress and distributed.is_writer():
+        _announce_resume(directory)
     sweeps = experiment.run_sweeps(config, run_options)
+    if show_progress and distributed.is_writer():
+        record_sweep_count(digest, len(run_options.started_sweeps))
     analysis = None
     if distributed.is_writer():
         _save_sweeps(directory, sweeps)  # before the analysis: a crash there loses no sweep
@@ -240,17 +282,56 @@ def _run_locked(experiment, config, workdir, overwrite, show_progress, options) 
     return document
 
 
-def _progress(config: ml_collections.ConfigDict, show: bool):
-    """``sweep name -> progress bar`` labelled ``<experiment>/<sweep>``; None when not shown."""
+def _progress(config: ml_collections.ConfigDict, show: bool, digest: str):
+    """``sweep name -> progress bar`` labelled ``[sweep i of n] <experiment>/<sweep>`` (n from
+    an earlier run or dry run of this config, `sweep_counts`); None when not shown."""
     if not (show and distributed.is_writer()):
         return None
-    return lambda name: sweep.print_progress(f"{config.experiment}/{name}")
+    return progress.sweep_counter(config.experiment, recorded_sweep_count(digest))
+
+
+def recorded_sweep_count(digest: str) -> int | None:
+    """How many sweeps the last run or dry run of the config ``digest`` had, or None.
+
+    The count (for "sweep i of n") is known only once an experiment ran: its sweeps are
+    started one by one by its own code. It is kept in `SWEEP_COUNTS`, a small cache outside
+    any work directory; a missing or unreadable cache only drops the "of n".
+    """
+    try:
+        return int(json.loads(SWEEP_COUNTS.read_text())[digest])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def record_sweep_count(digest: str, count: int) -> None:
+    """Remembers the number of sweeps of the config ``digest`` (best effort, `SWEEP_COUNTS`)."""
+    try:
+        counts = json.loads(SWEEP_COUNTS.read_text()) if SWEEP_COUNTS.exists() else {}
+        counts = counts if isinstance(counts, dict) else {}
+        counts[digest] = int(count)
+        SWEEP_COUNTS.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(SWEEP_COUNTS, json.dumps(counts).encode())
+    except (OSError, ValueError):
+        pass
+
+
+def _announce_resume(directory: pathlib.Path, stream=sys.stderr) -> None:
+    """One line naming the sweeps whose checkpoints an unfinished run left (each sweep then
+    says what it restored)."""
+    folder = directory / CHECKPOINTS
+    saved = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    if saved:
+        stream.write(
+            f"Resuming the unfinished run in {directory}: checkpoints of {len(saved)} sweep(s) "
+            f"({', '.join(saved)}); sweeps saved whole are not rerun.\n"
+        )
 
 
 def _clear(directory: pathlib.Path) -> None:
     """Removes what a previous run left that a new one would otherwise resume or keep."""
     if distributed.is_writer():
         shutil.rmtree(directory / CHECKPOINTS, ignore_errors=True)
+        shutil.rmtree(directory / TENSORBOARD, ignore_errors=True)
         (directory / GRID_SHARD).unlink(missing_ok=True)
     distributed.barrier("workdir cleared")
 
@@ -511,7 +592,37 @@ def print_summary(document: dict[str, Any], workdir: pathlib.Path, stream=sys.st
             "python -m launch.merge --workdirs=... --workdir=...\n"
         )
         return
-    stream.write("\n" + claims_markdown(document))
-    figures = sorted(str(p) for p in pathlib.Path(workdir).glob("*.png"))
-    stream.write(f"\nWork directory: {workdir}\n")
-    stream.write("Figures: " + ", ".join(figures) + "\n")
+    stream.write("\n" + compact_claims(document))
+    stream.write(f"Statements, seed halves and notes: {pathlib.Path(workdir) / 'claims.md'}\n")
+    if document.get("config") == "tiny":
+        stream.write(
+            "This is the tiny config: its verdicts are a smoke test of the pipeline, not "
+            "evidence; run the cpu config for the demo.\n"
+        )
+    figures = sorted(p.name for p in pathlib.Path(workdir).glob("*.png"))
+    stream.write(f"Work directory: {workdir}\n")
+    stream.write("Figures (PNG and PDF): " + ", ".join(figures) + "\n")
+    stream.write(f"Live metrics: tensorboard --logdir {pathlib.Path(workdir) / TENSORBOARD}\n")
+
+
+def compact_claims(document: Mapping[str, Any]) -> str:
+    """The claims as a plain-text table: id (kind when not a claim), verdict, statistic, CI."""
+    rows = [("id", "verdict", "statistic", "95% CI")]
+    for claim in document["claims"]:
+        kind = claim.get("kind", "claim")
+        rows.append(
+            (
+                claim["id"] if kind == "claim" else f"{claim['id']} ({kind})",
+                claim["verdict"],
+                format_number(claim.get("statistic")),
+                format_ci(claim.get("ci")),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [
+        f"Claims of {document['experiment']} ({document['config']}): "
+        f"{tally_text(summarize(document['claims'])['claim'])}"
+    ]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+              for row in rows]  # fmt: skip
+    return "\n".join(lines) + "\n"

@@ -278,3 +278,115 @@ def test_headless_browser_shows_the_embedded_figures(tmp_path):
     for color in (MAGENTA, (0.0, 1.0, 1.0)):
         drawn = np.all(np.abs(pixels - np.array(color)) < 0.02, axis=-1)
         assert drawn.sum() > 0.5 * 60 * 80, color  # the figure is drawn at least at half size
+
+
+def _set_commit(directory: pathlib.Path, commit: str) -> pathlib.Path:
+    info = json.loads((directory / "run.json").read_text())
+    write_json(directory / "run.json", {**info, "git_commit": commit})
+    return directory
+
+
+def test_labelled_runs_of_one_experiment_are_set_side_by_side(tmp_path):
+    tiny = fake_run(tmp_path / "runs" / "tiny", "yang2023")
+    cpu = fake_run(tmp_path / "runs" / "cpu", "yang2023", c2="holds", color=(0.0, 1.0, 1.0))
+    out = tmp_path / "runs" / "report"
+    report.write([f"tiny={tiny}", f"cpu={cpu}"], out, "t")
+    markdown = (out / "report.md").read_text()
+    assert "## yang2023: tiny, cpu side by side" in markdown
+    assert "| id | kind | tiny | cpu |" in markdown
+    assert "| C1 | claim | holds 0.5 [0.4, 0.6] | holds 0.5 [0.4, 0.6] |" in markdown
+    assert "| C2 | claim | **fails 1.25 -** | **holds 1.25 -** |" in markdown
+    assert (
+        "| yang2023_curves | ![yang2023_curves](yang2023-tiny_curves.png) | "
+        "![yang2023_curves](yang2023-cpu_curves.png) |"
+    ) in markdown
+    assert "## yang2023 (tiny)" in markdown and "## yang2023 (cpu)" in markdown
+    assert "[yang2023 (cpu)](#yang2023-cpu)" in markdown
+    assert (out / "yang2023-cpu_curves.png").read_bytes() == (
+        cpu / "yang2023_curves.png"
+    ).read_bytes()
+    page = (out / "report.html").read_text()
+    assert '<h2 id="yang2023-tiny">yang2023 (tiny)</h2>' in page
+    assert "<td class=num><b>fails 1.25 -</b></td><td class=num><b>holds 1.25 -</b></td>" in page
+    assert page.count('<div class="row"><figure>') == 1
+    assert len(re.findall(r'src="data:image/png', page)) == 4  # side by side, then per run
+
+
+def test_unlabelled_runs_of_one_experiment_ask_for_labels(tmp_path):
+    a, b = fake_run(tmp_path / "a", "yang2023"), fake_run(tmp_path / "b", "yang2023")
+    with pytest.raises(ValueError, match=r"distinct labels .*--workdirs=tiny=DIR_A,cpu=DIR_B"):
+        report.write([str(a), str(b)], tmp_path / "report", "t")
+    with pytest.raises(ValueError, match="both hold yang2023 \\(x\\)"):
+        report.write([f"x={a}", f"x={b}"], tmp_path / "report", "t")
+    assert not (tmp_path / "report").exists()
+
+
+def test_parse_labelled_keeps_plain_paths():
+    from pruning_theory.report_inputs import parse_labelled
+
+    assert parse_labelled(["tiny=runs/a", "runs/b", "/tmp/x=y", "cpu.v2=/abs/c"]) == [
+        ("tiny", "runs/a"),
+        (None, "runs/b"),
+        (None, "/tmp/x=y"),
+        ("cpu.v2", "/abs/c"),
+    ]
+
+
+def test_figure_captions_come_from_figures_json(tmp_path):
+    directory = fake_run(tmp_path / "a", "yang2023")
+    caption = "Test accuracy vs pruning rate; 95% Wilson intervals. yang2023 (cpu), 4 seeds <b>"
+    write_json(
+        directory / "figures.json", {"yang2023_curves": {"png": "x.png", "caption": caption}}
+    )
+    run = report.load_run(directory)
+    assert "Figure: Test accuracy vs pruning rate; 95% Wilson intervals." in report.markdown_report(
+        [run]
+    )
+    assert "\\<b\\>" in report.markdown_report([run])  # escaped for markdown
+    assert f"<figcaption>{html_escape(caption)}</figcaption>" in report.html_report([run])
+    (directory / "figures.json").unlink()
+    assert "<figcaption>yang2023_curves.png</figcaption>" in report.html_report(
+        [report.load_run(directory)]
+    )
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+def test_work_directories_are_shown_relative_never_absolute(tmp_path):
+    near = fake_run(tmp_path / "runs" / "yang2023", "yang2023")
+    far = fake_run(tmp_path / "elsewhere" / "deep" / "wolfe_run", "wolfe2021")
+    out = tmp_path / "runs" / "report"
+    report.write([str(near), str(far)], out, "t")
+    for name in ("report.md", "report.html", "headline.md"):
+        text = (out / name).read_text()
+        assert str(tmp_path) not in text, name
+    markdown = (out / "report.md").read_text()
+    assert "work directory ../yang2023" in markdown and "work directory wolfe\\_run" in markdown
+    report.compare([near, near], tmp_path / "cmp")
+    assert str(tmp_path) not in (tmp_path / "cmp" / "compare.md").read_text()
+
+
+def test_runs_from_different_or_dirty_commits_are_warned_about(tmp_path):
+    a = _set_commit(fake_run(tmp_path / "a", "yang2023"), "abc123")
+    b = _set_commit(fake_run(tmp_path / "b", "wolfe2021"), "def456-dirty")
+    out = tmp_path / "report"
+    command = [sys.executable, "-m", "launch.report", f"--workdirs={a},{b}", f"--out={out}"]
+    completed = subprocess.run(
+        command, capture_output=True, text=True, cwd=pathlib.Path(__file__).parents[1]
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert (
+        "Warning: these runs come from 2 different commits (yang2023 at abc123, wolfe2021 at "
+        "def456-dirty)"
+    ) in completed.stderr
+    assert "Warning: wolfe2021 ran on a commit with local changes (-dirty)" in completed.stderr
+    assert "Warning: these runs come from 2 different commits" in (out / "report.md").read_text()
+    assert (
+        '<p class="warning">Warning: wolfe2021 ran on a commit' in (out / "report.html").read_text()
+    )
+    same = [report.load_run(a), report.load_run(fake_run(tmp_path / "c", "wolfe2021"))]
+    assert report.run_warnings(same) == []

@@ -11,8 +11,13 @@ The public interface, for experiments and tools (``from pruning_theory import en
   `validate_axes` (grid axes checked before any compile), `Cell` (a cell's coordinates),
   `with_overrides` (config variants of a sweep).
 
+Watching and sizing: `progress` (console lines and a tqdm bar per sweep), `tensorboard` (live
+metrics per cell in TensorBoard's format, `Execution.metrics_dir`), `dry_run` (compile, size
+and time every sweep without running it, `Execution.dry_run`).
+
 The modules stay importable for what is not re-exported here: `sweep`, `driver`, `segment`,
-`layout`, `execution`, `checkpoint`, `distributed`, `grid_shards`, `results`, `overrides`.
+`layout`, `execution`, `checkpoint`, `distributed`, `grid_shards`, `results`, `overrides`,
+`progress`, `tensorboard`, `dry_run`.
 """
 
 from pruning_theory.engine.execution import Execution, Preempted, ProgressReporter

@@ -19,11 +19,14 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
 from pruning_theory.engine import checkpoint, distributed, layout, segment
+from pruning_theory.engine import progress as progress_lib
 from pruning_theory.engine.execution import Preempted
 from pruning_theory.engine.results import SweepResult
+from pruning_theory.engine.tensorboard import CellWriters
 
 
-def _scalar(value: int, mesh: Mesh) -> jax.Array:
+def scalar(value: int, mesh: Mesh) -> jax.Array:
+    """An int32 scalar replicated on the mesh (a segment's first step and phase)."""
     return distributed.global_array(np.int32(value), layout.named(mesh, PartitionSpec()))
 
 
@@ -46,19 +49,10 @@ def _saved_shape(sweep) -> dict[str, Any]:
     return {"states": states, "last": last_metrics, "diverged": diverged, "history": history}
 
 
-def _run_chunk(
-    sweep,
-    chunk: int,
-    resume: tuple[int, Any] | None,
-    store: checkpoint.SweepCheckpoint | None,
-    report: Callable[[int], None],
-    shared: Any,
-) -> dict[str, dict[str, np.ndarray]]:
-    """Trains one chunk of cells from its start or a restored state; returns its results.
-
-    ``shared`` is the program's shared data on the mesh (`sweep.CompiledSweep.device_shared`).
-    """
-    options, mesh = sweep.execution, sweep.mesh
+def chunk_inputs(sweep, chunk: int) -> tuple[list[dict[str, jax.Array]], Any]:
+    """A chunk's (data cells, model cells) on the mesh and a zero carry, as the segment
+    program takes them."""
+    mesh = sweep.mesh
     host_cells = sweep.layout.chunk_cells(sweep.data_cells, sweep.model_cells, chunk)
     cells = [
         {k: distributed.global_array(v, layout.named(mesh, spec)) for k, v in group.items()}
@@ -66,6 +60,23 @@ def _run_chunk(
     ]
     shardings = jax.tree.map(lambda s: s.sharding, sweep.carry_shape)
     carry = jax.jit(lambda: segment.zeros(sweep.carry_shape), out_shardings=shardings)()
+    return cells, carry
+
+
+def _run_chunk(
+    sweep,
+    chunk: int,
+    resume: tuple[int, Any] | None,
+    store: checkpoint.SweepCheckpoint | None,
+    report: Callable[[int, dict[str, np.ndarray]], None],
+    shared: Any,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Trains one chunk of cells from its start or a restored state; returns its results.
+
+    ``shared`` is the program's shared data on the mesh (`sweep.CompiledSweep.device_shared`).
+    """
+    options, mesh = sweep.execution, sweep.mesh
+    cells, carry = chunk_inputs(sweep, chunk)
     if resume is None:
         step, phase = 0, segment.START
         history = _history(sweep.metric_shape, sweep.num_steps // sweep.log_every)
@@ -78,13 +89,14 @@ def _run_chunk(
     stop = False
     for first_step in range(step, sweep.num_steps, sweep.log_every):
         carry, (metrics, final) = sweep.segment(
-            carry, *cells, _scalar(first_step, mesh), _scalar(phase, mesh), shared
+            carry, *cells, scalar(first_step, mesh), scalar(phase, mesh), shared
         )
         phase = segment.CONTINUE
         done = first_step + sweep.log_every
-        for name, value in distributed.to_host(metrics).items():
+        host_metrics = distributed.to_host(metrics)
+        for name, value in host_metrics.items():
             history[name][:, :, done // sweep.log_every - 1] = value
-        report(done)
+        report(done, host_metrics)
         stop = options.stop is not None and distributed.any_process(options.stop.is_set())
         due = time.perf_counter() - last_save >= options.checkpoint_interval_s
         if store is not None and done < sweep.num_steps and (stop or due):
@@ -129,11 +141,66 @@ def _assemble(sweep, chunks: list[dict[str, dict[str, np.ndarray]]]):
     )
 
 
+def _chunk_indices(sweep, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    """A chunk's (data, model) cells as indices into the whole block; -1 marks padding."""
+    sizes = [len(next(iter(cells.values()))) for cells in (sweep.data_cells, sweep.model_cells)]
+    indices = [np.arange(size) for size in sizes]
+    split = sweep.layout
+    positions = np.arange(chunk * split.chunk_size, (chunk + 1) * split.chunk_size)
+    indices[split.split] = np.where(positions < split.length, positions, -1)
+    return indices[0], indices[1]
+
+
+def _cell_writers(sweep, directory: pathlib.Path | None) -> CellWriters | None:
+    """The sweep's TensorBoard writers (`tensorboard`), on the writing process only; the
+    folder's name is the sweep's."""
+    if directory is None or not distributed.is_writer():
+        return None
+    name = pathlib.Path(directory).name
+    axes = sweep.grid.ordered_axes
+    coordinates = [
+        _product({k: axes[k] for k in names})
+        for names in (sweep.grid.data_axes, sweep.grid.model_axes)
+    ]
+    return CellWriters(directory, name, *coordinates)
+
+
+def _product(axes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The Cartesian product of ``axes`` in C order (the cell block's order), original dtypes."""
+    if not axes:
+        return {}
+    grids = np.meshgrid(*axes.values(), indexing="ij")
+    return {name: grid.reshape(-1) for name, grid in zip(axes, grids, strict=True)}
+
+
+def _restored_text(sweep, resume, loaded: int) -> str | None:
+    """What a resumed sweep took from its checkpoint, or None when it starts afresh."""
+    if resume is None and not loaded:
+        return None
+    parts = []
+    if loaded:
+        parts.append(
+            f"{loaded} finished chunk{'s' if loaded != 1 else ''} of {sweep.layout.num_chunks}"
+        )
+    if resume is not None:
+        parts.append(
+            f"chunk {resume[0] + 1} of {sweep.layout.num_chunks} at step {resume[1]} of "
+            f"{sweep.num_steps}"
+        )
+    return ", ".join(parts)
+
+
+def _notice(progress, hook: str, text: str | None) -> None:
+    if text is not None and isinstance(progress, progress_lib.Notices):
+        getattr(progress, hook)(text)
+
+
 def run_sweep(
     sweep,
     *,
     progress: Callable[[int, int, float], None] | None = None,
     checkpoint_dir: pathlib.Path | None = None,
+    metrics_dir: pathlib.Path | None = None,
 ) -> SweepResult:
     """Runs every chunk and segment of a sweep; returns the histories labelled by the axes.
 
@@ -142,6 +209,8 @@ def run_sweep(
       progress: called after each segment (e.g. `print_progress`); None for silence.
       checkpoint_dir: this sweep's checkpoint directory: resume from it if it holds a state,
         save to it at segment boundaries; None for no checkpoints.
+      metrics_dir: this sweep's TensorBoard folder: every segment's scalar metrics per cell
+        (`tensorboard`); None for none.
 
     Returns:
       A `SweepResult` whose metrics have shape ``[*axis sizes, num_logged, ...]``
@@ -160,19 +229,43 @@ def run_sweep(
     total = sweep.layout.num_chunks * sweep.num_steps
     started = time.perf_counter()
     shared = sweep.device_shared()
+    writers = _cell_writers(sweep, metrics_dir)
+    loaded = [
+        store.load_chunk(c) if store is not None else None for c in range(sweep.layout.num_chunks)
+    ]
+    _notice(progress, "restored", _restored_text(sweep, resume, sum(o is not None for o in loaded)))
+    compiling = True
     chunks = []
-    for chunk in range(sweep.layout.num_chunks):
-        outcome = store.load_chunk(chunk) if store is not None else None
-        if outcome is None:
-            offset = chunk * sweep.num_steps
+    try:
+        for chunk, outcome in enumerate(loaded):
+            if outcome is None:
+                offset = chunk * sweep.num_steps
+                indices = _chunk_indices(sweep, chunk)
 
-            def report(done: int, offset: int = offset) -> None:
-                if progress is not None:
-                    progress(offset + done, total, time.perf_counter() - started)
+                def report(done: int, metrics, offset: int = offset, indices=indices) -> None:
+                    if writers is not None:
+                        writers.write(done, metrics, *indices)
+                    if progress is not None:
+                        progress(offset + done, total, time.perf_counter() - started)
 
-            state = resume[1:] if resume is not None and resume[0] == chunk else None
-            outcome = _run_chunk(sweep, chunk, state, store, report, shared)
-        chunks.append(outcome)
+                state = resume[1:] if resume is not None and resume[0] == chunk else None
+                if compiling:
+                    _notice(progress, "compiling", _grid_text(sweep))
+                    compiling = False
+                outcome = _run_chunk(sweep, chunk, state, store, report, shared)
+            chunks.append(outcome)
+    finally:
+        if writers is not None:
+            writers.close()
+        if isinstance(progress, progress_lib.Notices):
+            progress.close()
     if store is not None:
         store.drop_state()
     return _assemble(sweep, chunks)
+
+
+def _grid_text(sweep) -> str:
+    sizes = {name: len(values) for name, values in sweep.grid.ordered_axes.items()}
+    return progress_lib.grid_summary(
+        sizes, sweep.num_steps, sweep.log_every, sweep.layout.num_chunks
+    )

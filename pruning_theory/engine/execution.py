@@ -25,7 +25,10 @@ _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 class ProgressReporter(Protocol):
-    """Called after each segment with the steps done, the total steps and the seconds spent."""
+    """Called after each segment with the steps done, the total steps and the seconds spent.
+
+    A reporter may also have the hooks of `progress.Notices` (``compiling``, ``restored``,
+    ``close``), which the driver then calls (`progress.SweepProgress` has them)."""
 
     def __call__(self, step: int, num_steps: int, elapsed_s: float) -> None: ...
 
@@ -49,6 +52,11 @@ class Execution:
         sweep's checkpoint manifest, so a chunk or state of another config is never resumed.
       progress: ``sweep name -> reporter`` (e.g. `sweep.print_progress`), called once per
         sweep; None: silence.
+      dry_run: a list to which every sweep appends its `dry_run.SweepPlan` (compiled, sized
+        and timed on one segment) instead of running, returning a NaN placeholder result;
+        None: run.
+      metrics_dir: each sweep writes every segment's scalar metrics per cell as TensorBoard
+        event files in ``<metrics_dir>/<sweep name>`` (`tensorboard`); None: none.
     """
 
     devices: Sequence[Any] | None = None
@@ -59,10 +67,17 @@ class Execution:
     stop: threading.Event | None = None
     config_sha256: str | None = None
     progress: Callable[[str], ProgressReporter | None] | None = None
+    metrics_dir: pathlib.Path | None = None
+    dry_run: list | None = dataclasses.field(default=None, compare=False)
     # Names of the sweeps started under these options (`start_sweep`); fresh on each copy.
     _started: set[str] = dataclasses.field(
         default_factory=set, init=False, repr=False, compare=False
     )
+
+    @property
+    def started_sweeps(self) -> frozenset[str]:
+        """The names of the sweeps started under these options so far."""
+        return frozenset(self._started)
 
     def __post_init__(self):
         budget = self.memory_budget_bytes
@@ -87,6 +102,11 @@ def validate_name(name: str) -> None:
             f"sweep name {name!r} must be letters, digits, '_', '.' or '-' (not starting with "
             "'.' or '-'): it names the sweep's checkpoint folder"
         )
+
+
+def metrics_folder(options: Execution, name: str) -> pathlib.Path | None:
+    """The TensorBoard folder of sweep ``name`` under ``options``, or None."""
+    return None if options.metrics_dir is None else pathlib.Path(options.metrics_dir) / name
 
 
 def start_sweep(

@@ -51,7 +51,6 @@ import dataclasses
 import itertools
 import math
 import pathlib
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -60,8 +59,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
-from pruning_theory.engine import distributed, driver, grid_shards, layout
+from pruning_theory.engine import distributed, driver, dry_run, grid_shards, layout
 from pruning_theory.engine import execution as execution_lib
+from pruning_theory.engine import progress as progress_lib
 from pruning_theory.engine import segment as segment_lib
 from pruning_theory.engine.execution import Execution, Preempted, ProgressReporter
 from pruning_theory.engine.results import SweepResult
@@ -247,24 +247,14 @@ def data_cells_with_host_data(
 
 
 def print_progress(name: str) -> ProgressReporter:
-    """A progress bar with ETA on stderr (one line, rewritten in place), labelled ``name``.
+    """A tqdm progress bar on stderr labelled ``name`` (`progress.SweepProgress`): a compile
+    notice, an ETA measured after the first segment, a line on resume; the bar only on a
+    terminal.
 
     Also a progress factory for `Execution.progress`: ``Execution(progress=print_progress)``
     labels each sweep's bar with the sweep's name.
     """
-
-    def report(step: int, num_steps: int, elapsed_s: float) -> None:
-        fraction = step / num_steps
-        eta = elapsed_s * (1 - fraction) / fraction if fraction else float("nan")
-        bar = "#" * int(30 * fraction)
-        end = "\n" if step == num_steps else ""
-        sys.stderr.write(
-            f"\r[{name}] [{bar:<30}] step {step}/{num_steps}"
-            f"  elapsed {elapsed_s:6.1f}s  eta {eta:6.1f}s{end}"
-        )
-        sys.stderr.flush()
-
-    return report
+    return progress_lib.SweepProgress(name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -512,6 +502,7 @@ def run(
     *,
     progress: ProgressReporter | None = None,
     checkpoint_dir: pathlib.Path | None = None,
+    metrics_dir: pathlib.Path | None = None,
 ) -> SweepResult:
     """Runs every chunk and segment of a built sweep (`driver.run_sweep`; see there).
 
@@ -520,8 +511,11 @@ def run(
       progress: reporter called after each segment, or None.
       checkpoint_dir: this sweep's own checkpoint folder (resumed from when it holds a
         state), or None for no checkpoints.
+      metrics_dir: this sweep's own TensorBoard folder, or None for none.
     """
-    return driver.run_sweep(sweep, progress=progress, checkpoint_dir=checkpoint_dir)
+    return driver.run_sweep(
+        sweep, progress=progress, checkpoint_dir=checkpoint_dir, metrics_dir=metrics_dir
+    )
 
 
 def _empty_result(program, grid, axes, record, *, num_steps, log_every, options):
@@ -576,9 +570,13 @@ def run_program(
     Returns:
       The labelled result; for a grid shard, only the shard's slice with its ``shard`` record.
 
+    Under ``execution.dry_run`` the sweep is compiled, sized and timed, not run
+    (`dry_run`), and the result is a NaN placeholder of the right shapes.
+
     Raises:
       ValueError: for a bad or already used ``name`` (`execution.start_sweep`), bad step
-        counts, or a memory budget below the smallest chunk.
+        counts, a memory budget below the smallest chunk, or (on a device that reports its
+        memory, without a budget) a chunk larger than the device's memory.
     """
     options = execution or Execution()
     checkpoint_dir, progress = execution_lib.start_sweep(options, name)
@@ -597,5 +595,11 @@ def run_program(
             )
         grid = Grid({k: axes[k] for k in grid.axes}, grid.data_axes)
     sweep = build(program, grid, num_steps=num_steps, log_every=log_every, execution=options)
-    result = run(sweep, progress=progress, checkpoint_dir=checkpoint_dir)
+    if options.dry_run is not None:  # size and time it, run nothing (`dry_run`)
+        options.dry_run.append(dry_run.plan_sweep(sweep, name))
+        result = dry_run.placeholder_result(sweep)
+        return result if record is None else dataclasses.replace(result, shard=record)
+    dry_run.check_fits(sweep, name, dry_run.device_memory_bytes(options.devices))
+    metrics_dir = execution_lib.metrics_folder(options, name)
+    result = run(sweep, progress=progress, checkpoint_dir=checkpoint_dir, metrics_dir=metrics_dir)
     return result if record is None else dataclasses.replace(result, shard=record)

@@ -213,7 +213,7 @@ def interrupt_after_a_save(process, workdir, after: int, signum) -> str:
 
 
 def first_reported_step(stderr: str) -> int:
-    return int(re.search(r"step (\d+)/", stderr)[1])
+    return int(re.search(r"first segment done at step (\d+) of", stderr)[1])
 
 
 @pytest.mark.slow
