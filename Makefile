@@ -7,9 +7,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 WORKDIR ?= runs/yang2023_cpu_$(shell date +%Y%m%d_%H%M%S)
 SMOKE_WORKDIR ?= runs/yang2023_tiny_$(shell date +%Y%m%d_%H%M%S)
-# `make reproduce`: the four experiments at the cpu scale, then one report over them (plus
-# yang2023's cpu_mechanism study in its own work directory, outside the report).
-EXPERIMENTS := yang2023 acharyya2021 wolfe2021 bartoldson2020
+# `make reproduce`: every cpu study (experiment:variant) into its own work directory
+# runs/reproduce_<time>/<experiment>_<variant>, then one report over them, labelled by variant.
+STUDIES := yang2023:cpu yang2023:cpu_mechanism acharyya2021:cpu wolfe2021:cpu \
+  bartoldson2020:cpu bartoldson2020:cpu_mnist
+labelled = $(word 2,$(subst :, ,$(1)))=$(REPRODUCE_DIR)/$(subst :,_,$(1))
 REPRODUCE_DIR ?= runs/reproduce_$(shell date +%Y%m%d_%H%M%S)
 comma := ,
 empty :=
@@ -30,14 +32,13 @@ smoke: $(BIN)/activate
 	$(BIN)/python -m launch.sweep --config=launch/configs/yang2023.py:tiny --workdir=$(SMOKE_WORKDIR)
 
 reproduce: $(BIN)/activate
-	for experiment in $(EXPERIMENTS); do \
-	  $(BIN)/python -m launch.sweep --config=launch/configs/$$experiment.py:cpu \
-	    --workdir=$(REPRODUCE_DIR)/$$experiment || exit 1; \
+	for study in $(STUDIES); do \
+	  experiment=$${study%%:*}; variant=$${study##*:}; \
+	  $(BIN)/python -m launch.sweep --config=launch/configs/$$experiment.py:$$variant \
+	    --workdir=$(REPRODUCE_DIR)/$${experiment}_$$variant || exit 1; \
 	done
-	$(BIN)/python -m launch.sweep --config=launch/configs/yang2023.py:cpu_mechanism \
-	  --workdir=$(REPRODUCE_DIR)/yang2023_mechanism
 	$(BIN)/python -m launch.report \
-	  --workdirs=$(subst $(space),$(comma),$(addprefix $(REPRODUCE_DIR)/,$(EXPERIMENTS))) \
+	  --workdirs=$(subst $(space),$(comma),$(foreach s,$(STUDIES),$(call labelled,$(s)))) \
 	  --out=$(REPRODUCE_DIR)/report
 
 test: $(BIN)/activate

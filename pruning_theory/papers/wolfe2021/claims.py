@@ -266,10 +266,27 @@ def check_form(claim_id: str, result, config, definition: str, label: str, theor
         f"p = {_fmt(p, p_ci)}; bend of t* in ln m {_fmt(bend, bend_ci)} (0 for a log law, "
         "> 0 for a power law, < 0 when t* levels off)."
     )
+    measured += rise(sizes, t_stars)
     if verdict == "inconclusive":
         measured += detectable(ci, "|D|")
     statement = f"{label}{setting}{FORM_RULE}{measured}{gap}"
     return Claim(claim_id, statement, verdict, d, ci, theory_d)
+
+
+def rise(sizes, t_stars) -> str:
+    """How far t* rises over the range of m, in words: what the C1 rule's power rests on.
+
+    Over a fixed range the log and power laws differ by a bend that grows with the ratio
+    t*(m_max) / t*(m_min); when t* barely rises, no statistic of t*(m) can tell them apart
+    (docs/papers/wolfe2021.md, "Threshold rule").
+    """
+    sizes = np.asarray(sizes, dtype=float)
+    first, last = (float(np.nanmean(t_stars[:, i])) for i in (0, -1))
+    ratio = f"x{last / first:.3g}" if first > 0 else "from 0"
+    return (
+        f" Over m = {int(sizes[0])}..{int(sizes[-1])} ({math.log10(sizes[-1] / sizes[0]):.2f} "
+        f"decades) the mean t* rises {ratio} ({first:.3g} -> {last:.3g} steps)."
+    )
 
 
 def theory_gap(sizes, t_stars, rows, config) -> tuple[str, float | None]:

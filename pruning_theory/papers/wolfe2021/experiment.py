@@ -251,14 +251,16 @@ def run_sweeps(
     config: ml_collections.ConfigDict, execution: engine.Execution
 ) -> dict[str, SweepResult]:
     """Every sweep of the job (module docstring), each where the config enables it; the
-    config was validated once by the runner (`validate_all`)."""
+    config was validated once by the runner (`validate_all`). The NTK sweeps of the C1 claims
+    run first, the baselines and the practical MLP after them."""
     configs = sweep_configs(config)
     sweeps = {"metrics": run_sweep(config, execution, NAME)}
+    if "mnist1d" in configs:
+        sweeps["mnist1d"] = run_sweep(configs["mnist1d"], execution, "mnist1d")
     if config.baselines.scratch:
         sweeps["scratch"] = run_scratch(config, execution)
-    for name in VARIANTS:
-        if name in configs:
-            sweeps[name] = run_sweep(configs[name], execution, name)
+    if "practical" in configs:
+        sweeps["practical"] = run_sweep(configs["practical"], execution, "practical")
     return sweeps
 
 

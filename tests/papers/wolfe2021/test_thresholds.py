@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from launch.configs import wolfe2021 as configs
-from pruning_theory.papers.wolfe2021 import claims, thresholds
+from pruning_theory.papers.wolfe2021 import claims, experiment, thresholds
 from tests.papers.wolfe2021.synthetic import crossing_sweep
 
-MNIST_SIZES = np.asarray(configs.MNIST_SIZES, dtype=float)  # 78 .. 4992, 1.8 decades
+MNIST_SIZES = 78.0 * 2.0 ** np.arange(7)  # 78 .. 4992, 1.8 decades (synthetic sizes)
+MNIST1D_SIZES = np.asarray(configs.MNIST1D_SIZES, dtype=float)  # 125 .. 32000, 2.4 decades
 
 
 def test_log_spaced_steps_are_dense_distinct_and_end_at_the_training_length():
@@ -70,6 +71,47 @@ def test_the_form_rule_recovers_the_truth_over_1_8_decades(truth, verdict):
     assert claim.verdict == verdict, claim.statement
     assert (claim.statistic > 0) == (verdict == "holds")
     assert "Rule (fixed before the run)" in claim.statement
+
+
+def rising(kind: str, sizes, low: float, high: float):
+    """A log law (linear in ln m) or a power law through t*(m_min) = low, t*(m_max) = high."""
+    u = np.log(sizes / sizes[0]) / math.log(sizes[-1] / sizes[0])
+    return low + (high - low) * u if kind == "log" else low * (high / low) ** u
+
+
+def repeated_verdicts(truth, sizes, config, seeds: int, noise: float, draws: int = 25):
+    """C1's verdict on ``draws`` independent runs of ``seeds`` seeds with relative noise."""
+    rng = np.random.default_rng(7)
+    verdicts = []
+    for _ in range(draws):
+        t_stars = truth * (1 + noise * rng.standard_normal((seeds, len(sizes))))
+        result = crossing_sweep(t_stars, sizes, config)
+        verdicts.append(claims.check_form("C1", result, config, "loss", "", None).verdict)
+    return verdicts
+
+
+@pytest.mark.parametrize("kind, verdict", [("log", "holds"), ("power", "fails")])
+def test_the_form_rule_separates_the_laws_over_the_mnist1d_range_in_repeated_runs(kind, verdict):
+    """Over the MNIST-1D sizes (2.4 decades), t* rising 10 -> 40 steps with 5% noise and 6
+    seeds: the truth comes out in at least 22 of 25 runs and the other law in none."""
+    config = experiment.sweep_configs(configs.get_config("cpu"))["mnist1d"]
+    truth = rising(kind, MNIST1D_SIZES, 10.0, 40.0)
+    verdicts = repeated_verdicts(truth, MNIST1D_SIZES, config, seeds=6, noise=0.05)
+    wrong = "fails" if verdict == "holds" else "holds"
+    assert verdicts.count(verdict) >= 22 and wrong not in verdicts, verdicts
+
+
+def test_the_form_rule_is_inconclusive_when_t_star_barely_rises():
+    """t* rising only 20 -> 24 steps (a power law) under 8% noise, 3 seeds (one half of the
+    cpu run's seeds): the two laws differ by less than the noise, so mostly inconclusive, and
+    the wrong "holds" no more often than a 95% interval's 2.5% one-sided error allows."""
+    config = experiment.sweep_configs(configs.get_config("cpu"))["mnist1d"]
+    truth = rising("power", MNIST1D_SIZES, 20.0, 24.0)
+    verdicts = repeated_verdicts(truth, MNIST1D_SIZES, config, seeds=3, noise=0.08)
+    assert verdicts.count("inconclusive") >= 20 and verdicts.count("holds") <= 2, verdicts
+    result = crossing_sweep(truth * np.ones((3, 1)) * 1.0, MNIST1D_SIZES, config)
+    claim = claims.check_form("C1", result, config, "loss", "", None)
+    assert "(2.41 decades) the mean t* rises x1.2" in claim.statement
 
 
 def test_the_form_rule_is_inconclusive_over_a_narrow_range_and_says_what_it_could_detect():
