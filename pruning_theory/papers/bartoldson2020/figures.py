@@ -145,7 +145,8 @@ def _baseline_band(ax, baselines: SweepResult, name: str, scale: float = 100.0) 
         mean, low, high = mean_ci(scale * values[:, column])
         color, style = BASELINE_STYLE.get(str(method), ("k", ":"))
         ax.axhline(mean, color=color, linestyle=style, linewidth=1, label=str(method))
-        ax.axhspan(low, high, color=color, alpha=0.1)
+        if np.isfinite([low, high]).all():  # no band for a measure a baseline lacks
+            ax.axhspan(low, high, color=color, alpha=0.1)
 
 
 def rates_figure(main: SweepResult, baselines: SweepResult, rates: np.ndarray):
