@@ -202,6 +202,7 @@ class Half:
     ci: tuple[float, float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """The half's verdict, statistic and CI as JSON values (non-finite -> None)."""
         return {
             "verdict": self.verdict,
             "statistic": _finite_or_none(self.statistic),
@@ -246,6 +247,7 @@ class Claim:
             raise ValueError(f"replication {self.replication!r} is not one of {REPLICATIONS}")
 
     def as_dict(self) -> dict[str, Any]:
+        """The claim as the JSON object of claims.json (non-finite numbers -> None)."""
         halves = None
         if self.halves is not None:
             halves = [None if half is None else half.as_dict() for half in self.halves]

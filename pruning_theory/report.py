@@ -82,6 +82,7 @@ class Run:
 
     @property
     def experiment(self) -> str:
+        """The experiment this run belongs to."""
         return self.claims["experiment"]
 
     @property
@@ -97,6 +98,7 @@ class Run:
 
     @property
     def commit(self) -> str:
+        """The git commit the run recorded ("-dirty" with local changes)."""
         return str(self.run_info.get("git_commit", "unknown"))
 
     def caption(self, figure: pathlib.Path) -> str:
@@ -683,6 +685,7 @@ class Change(NamedTuple):
     b: str | None
 
     def describe(self) -> str:
+        """The change in one line: id, kind, verdict before -> after."""
         return f"{self.id} ({self.kind}): {self.a or 'absent'} -> {self.b or 'absent'}"
 
 

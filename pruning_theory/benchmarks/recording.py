@@ -46,10 +46,12 @@ class SweepRecord:
 
     @property
     def stage(self) -> str:
+        """The stage label of this sweep in the phases table."""
         return f"sweep {self.index}: {self.name}"
 
     @property
     def num_cells(self) -> int:
+        """Cells of the sweep's grid."""
         return self.grid.num_cells
 
 

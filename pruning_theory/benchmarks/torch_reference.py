@@ -186,6 +186,7 @@ class _MaskedBNMLP(torch.nn.Module):
         self.unit_masks = [torch.ones(b) for _, b in pairs]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of the masked BN-MLP."""
         for linear, norm, mask in zip(self.linears, self.norms, self.unit_masks, strict=True):
             x = F.relu(norm(linear(x))) * mask
         return self.output(x)

@@ -57,6 +57,7 @@ class SweepPlan:
 
     @property
     def num_cells(self) -> int:
+        """Cells of the grid (the product of the axis sizes)."""
         return math.prod(self.axes.values())
 
     @property

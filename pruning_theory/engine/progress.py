@@ -24,11 +24,14 @@ import tqdm
 class Notices(Protocol):
     """Hooks a progress reporter may have besides ``__call__`` (the driver checks for them)."""
 
-    def compiling(self, summary: str) -> None: ...
+    def compiling(self, summary: str) -> None:
+        """Before the sweep compiles."""
 
-    def restored(self, summary: str) -> None: ...
+    def restored(self, summary: str) -> None:
+        """When the sweep resumed from a checkpoint."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """When the sweep is done or stopped."""
 
 
 def grid_summary(axes: Mapping[str, int], num_steps: int, log_every: int, num_chunks: int) -> str:
@@ -78,9 +81,11 @@ class SweepProgress:
             self.stream.flush()
 
     def compiling(self, summary: str) -> None:
+        """Announces the compile of the sweep (cells, steps, chunks)."""
         self._line(f"{self.label}: compiling and running {summary}")
 
     def restored(self, summary: str) -> None:
+        """Says what a resumed sweep restored from its checkpoint."""
         self._line(f"{self.label}: resumed from its checkpoint: {summary}")
 
     def eta_s(self, step: int, num_steps: int, elapsed_s: float) -> float | None:
@@ -119,6 +124,7 @@ class SweepProgress:
         self._bar.update(step - self._bar.n)
 
     def close(self) -> None:
+        """Closes the progress bar."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None

@@ -132,6 +132,7 @@ class CellWriters:
             writer.flush()
 
     def close(self) -> None:
+        """Flushes and closes every cell's event file."""
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
