@@ -32,10 +32,13 @@ smoke: $(BIN)/activate
 	$(BIN)/python -m launch.sweep --config=launch/configs/yang2023.py:tiny --workdir=$(SMOKE_WORKDIR)
 
 reproduce: $(BIN)/activate
+	mkdir -p $(REPRODUCE_DIR)
 	for study in $(STUDIES); do \
-	  experiment=$${study%%:*}; variant=$${study##*:}; \
+	  experiment=$${study%%:*}; variant=$${study##*:}; start=$$(date +%s); \
 	  $(BIN)/python -m launch.sweep --config=launch/configs/$$experiment.py:$$variant \
 	    --workdir=$(REPRODUCE_DIR)/$${experiment}_$$variant || exit 1; \
+	  echo "$$study $$(( $$(date +%s) - start )) s, load average $$(cut -d' ' -f1-3 /proc/loadavg)" \
+	    | tee -a $(REPRODUCE_DIR)/times.txt; \
 	done
 	$(BIN)/python -m launch.report \
 	  --workdirs=$(subst $(space),$(comma),$(foreach s,$(STUDIES),$(call labelled,$(s)))) \
@@ -62,7 +65,7 @@ clean:
 # `make bench-phases`: where each cpu job's time goes (compile, data, init, steps, finalize,
 # analysis, figures; BENCHMARKS.md). Run it on an idle machine: it records the load average.
 # Cold compiles unless BENCH_CACHE names a persistent compilation cache directory.
-BENCH_CONFIGS ?= yang2023:cpu,yang2023:cpu_mechanism,acharyya2021:cpu,wolfe2021:cpu,bartoldson2020:cpu
+BENCH_CONFIGS ?= yang2023:cpu,yang2023:cpu_mechanism,acharyya2021:cpu,wolfe2021:cpu,bartoldson2020:cpu,bartoldson2020:cpu_mnist
 BENCH_CACHE ?=
 .PHONY: bench-phases bench-gpu-costs
 bench-phases: $(BIN)/activate

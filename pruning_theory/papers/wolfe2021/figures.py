@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import ticker
 
 from pruning_theory import plots
 from pruning_theory.engine.results import SweepResult
@@ -105,6 +106,7 @@ def _threshold_panel(ax, name: str, result: SweepResult, config, definition: str
         label = f"eq. (11) at the run's {config.data.normalization} loss (reconstr.)"
         ax.plot(m, t, "k^-", markersize=4, label=label)
     ax.set(xscale="log", yscale="log", xlabel="dataset size m (log)", ylabel="t* (GD steps, log)")
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())  # under one decade they overlap
     ax.set_title(f"{TITLES[name]}: t*[{definition}], k = {config.checks.k_ref}", fontsize=9)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=6, loc="best")
