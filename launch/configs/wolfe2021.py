@@ -40,7 +40,8 @@ Settings (spec docs/papers/wolfe2021.md; the knobs are recorded in config.json):
   N = 512, and at t ~ 38 and ~ 43 with N = 256, reaching 0.365 and 0.51 at T = 128).
 * Budget (2 cores): the MNIST sweep's cost is its [m, 784] x [784, N] products over T = 256
   steps; m <= 2496 and N = 256 (not 4992 and 512) cut it ~4x, and the scratch and practical
-  sweeps (on the largest MNIST m) 2x, so that 6 seeds fit.
+  sweeps (on the largest MNIST m) 2x, so that 6 seeds fit. Measured: 545 s on 2 idle cores
+  with cold compiles (BENCHMARKS.md, "Every cpu study end to end").
 * Seeds: 6, so that each half of the claims code's split-half replication (seeds 0-2 and
   3-5) has 3 seeds, a Student-t interval with 2 degrees of freedom (with 4 seeds, halves of 2
   have 1 degree of freedom and a t quantile of 12.7, so nearly every half is inconclusive).
