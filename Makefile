@@ -37,7 +37,7 @@ reproduce: $(BIN)/activate
 	  experiment=$${study%%:*}; variant=$${study##*:}; start=$$(date +%s); \
 	  $(BIN)/python -m launch.sweep --config=launch/configs/$$experiment.py:$$variant \
 	    --workdir=$(REPRODUCE_DIR)/$${experiment}_$$variant || exit 1; \
-	  echo "$$study $$(( $$(date +%s) - start )) s, load average $$(cut -d' ' -f1-3 /proc/loadavg)" \
+	  echo "$$study $$(( $$(date +%s) - start )) s, load $$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime)" \
 	    | tee -a $(REPRODUCE_DIR)/times.txt; \
 	done
 	$(BIN)/python -m launch.report \
